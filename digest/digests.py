@@ -1,0 +1,82 @@
+"""A digest as plain data: what ranking produces and rendering consumes.
+
+A `Digest` holds no personal values: two subscribers whose digests compare equal
+on `rendering_key()` get byte-identical emails apart from the personal tokens
+(greeting, unsubscribe and preferences links) filled in by substitution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from digest.papers import Paper
+
+TRENDING_SLUG = "trending"
+
+
+@dataclass
+class Entry:
+    paper: Paper
+    # Why it is here, e.g. "cs.CV · matched: diffusion".
+    reason: str = ""
+
+
+@dataclass
+class Section:
+    slug: str  # a topic slug, "trending", or "interests" for custom keywords/authors
+    title: str
+    entries: list[Entry] = field(default_factory=list)
+
+
+@dataclass
+class Digest:
+    period: str  # "2026-11-22" for daily editions, "2026-W47" for weekly ones
+    edition_date: date  # the local date the edition is for
+    frequency: str  # "daily" | "weekly"
+    sections: list[Section] = field(default_factory=list)
+    format: str = "html"  # "html" (multipart with both parts) | "text" (text only)
+
+    @property
+    def paper_count(self) -> int:
+        return sum(len(s.entries) for s in self.sections)
+
+    @property
+    def papers(self) -> list[Paper]:
+        return [e.paper for s in self.sections for e in s.entries]
+
+    def rendering_key(self) -> tuple:
+        """Equal keys render identically (DESIGN.md "Grouping")."""
+        return (
+            self.period,
+            self.format,
+            tuple(
+                (s.title, tuple((e.paper.key, e.reason) for e in s.entries)) for s in self.sections
+            ),
+        )
+
+
+@dataclass
+class Recipient:
+    """The personal values of one email."""
+
+    subscriber_id: int
+    email: str
+    unsubscribe_url: str
+    preferences_url: str
+    name: str = ""
+
+
+@dataclass
+class Message:
+    """One rendered email, ready for a mailer. `html` is None for text-only mail.
+    `headers` holds the extra headers (List-Id, List-Unsubscribe, ...); the mailer
+    adds From/To/Subject/Date/Message-ID."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    subscriber_id: int | None = None
+    edition_id: int | None = None
