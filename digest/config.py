@@ -1,12 +1,55 @@
-"""Configuration: a TOML file overlaid by environment variables (DESIGN.md)."""
+"""Configuration: a TOML file overlaid by environment variables (DESIGN.md).
+
+`load_settings()` is the one way in. It reads the TOML file (`--config PATH`,
+else `DIGEST_CONFIG`, else `./digest.toml` when present), overlays the
+environment variables of DESIGN.md (each secret also as `NAME_FILE`), and
+validates the result. A bad value raises `ConfigError` whose message is one line
+naming the key as the user wrote it and what is allowed.
+"""
 
 from __future__ import annotations
 
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SOURCE_KINDS = ("arxiv-rss", "arxiv-api", "hf-daily", "feed")
+MAILERS = ("outbox", "console", "smtp", "sendgrid")
+
+# Environment variable -> setting name. Secrets also accept NAME_FILE.
+ENV_VARS = {
+    "DIGEST_DATABASE_URL": "database_url",
+    "DIGEST_MAILER": "mailer",
+    "DIGEST_OUTBOX_DIR": "outbox_dir",
+    "SENDGRID_API_KEY": "sendgrid_api_key",
+    "DIGEST_SENDGRID_HOST": "sendgrid_host",
+    "DIGEST_SENDGRID_WEBHOOK_KEY": "sendgrid_webhook_key",
+    "DIGEST_SMTP_URL": "smtp_url",
+    "DIGEST_BASE_URL": "base_url",
+    "DIGEST_SECRET_KEY": "secret_key",
+    "DIGEST_FROM": "sender",
+    "DIGEST_POSTAL_ADDRESS": "postal_address",
+    "DIGEST_CONTACT": "contact",
+    "DIGEST_HF_TOKEN": "hf_token",
+    "DIGEST_SEND_RATE": "send_rate",
+    "DIGEST_SEND_EMPTY": "send_empty",
+    "DIGEST_RETENTION_DAYS": "retention_days",
+    "DIGEST_MISFIRE_GRACE_HOURS": "misfire_grace_hours",
+    "DIGEST_LOG_LEVEL": "log_level",
+    "DIGEST_LOG_FORMAT": "log_format",
+}
+SECRET_VARS = ("DIGEST_SECRET_KEY", "SENDGRID_API_KEY", "DIGEST_SMTP_URL", "DIGEST_HF_TOKEN")
+# TOML keys that differ from the setting name.
+TOML_ALIASES = {"from": "sender"}
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who wrote the config."""
 
 
 class SourceConfig(BaseModel):
@@ -29,3 +72,150 @@ class SourceConfig(BaseModel):
     max_results: int = Field(default=200, ge=1, le=2000)
     limit: int = Field(default=100, ge=1, le=1000)
     max_pages: int = Field(default=10, ge=1, le=100)
+
+
+DEFAULT_SOURCES = [
+    SourceConfig(
+        name="arxiv",
+        kind="arxiv-rss",
+        url="https://rss.arxiv.org/rss/cs.AI+cs.CL+cs.CV+cs.LG+cs.RO+cs.IR+cs.CR+stat.ML+eess.AS",
+    ),
+    SourceConfig(name="hf", kind="hf-daily", url="https://huggingface.co/api/daily_papers"),
+]
+
+
+class Settings(BaseSettings):
+    """Validated settings. Built by `load_settings`, which does the TOML and
+    environment overlay itself so every error can name the key's origin."""
+
+    model_config = SettingsConfigDict(extra="forbid", validate_default=True)
+
+    database_url: str = "sqlite:///digest.db"
+    mailer: Literal["outbox", "console", "smtp", "sendgrid"] = "outbox"
+    outbox_dir: Path = Path("outbox")
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_host: str = Field(default="https://api.sendgrid.com", pattern=r"^https?://")
+    sendgrid_webhook_key: str | None = None
+    smtp_url: SecretStr | None = None
+    base_url: str = Field(default="http://localhost:8000", pattern=r"^https?://[^\s/]+")
+    secret_key: SecretStr | None = None
+    sender: str = "Trending Papers <digest@localhost>"
+    postal_address: str | None = None
+    contact: str | None = None
+    hf_token: SecretStr | None = None
+    send_rate: float = Field(default=0, ge=0)
+    send_empty: bool = False
+    retention_days: int = Field(default=365, ge=1)
+    misfire_grace_hours: float = Field(default=6, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    sources: list[SourceConfig] = Field(default_factory=lambda: list(DEFAULT_SOURCES))
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):
+        # load_settings() merges file and environment itself; only init values count.
+        return (init_settings,)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
+        names = [s.name for s in sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique (repeated: {', '.join(dupes)})")
+        return sources
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none configured"
+        raise ConfigError(f"unknown source {name!r} (configured: {known})")
+
+
+def config_path(explicit: str | Path | None, environ: Mapping[str, str]) -> Path | None:
+    """The TOML file to read: explicit, else DIGEST_CONFIG, else ./digest.toml if present."""
+    if explicit:
+        return Path(explicit)
+    if environ.get("DIGEST_CONFIG"):
+        return Path(environ["DIGEST_CONFIG"])
+    default = Path("digest.toml")
+    return default if default.is_file() else None
+
+
+def load_settings(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, overlay and validate the configuration; raise ConfigError on any problem."""
+    environ = os.environ if environ is None else environ
+    file = config_path(path, environ)
+    values: dict[str, object] = {}
+    origin: dict[str, str] = {}
+    if file is not None:
+        for key, value in _read_toml(file).items():
+            name = TOML_ALIASES.get(key, key)
+            values[name] = value
+            origin[name] = f"{key} in {file}"
+    for var, name, value in _env_values(environ):
+        values[name] = value
+        origin[name] = var
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from None
+
+
+def _read_toml(file: Path) -> dict[str, object]:
+    try:
+        with open(file, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {file} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
+
+
+def _env_values(environ: Mapping[str, str]):
+    for var, name in ENV_VARS.items():
+        file_var = f"{var}_FILE"
+        if var in SECRET_VARS and environ.get(file_var):
+            try:
+                value = Path(environ[file_var]).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{file_var}: cannot read {environ[file_var]}: {exc}") from None
+            yield file_var, name, value
+        elif environ.get(var, "") != "":
+            yield var, name, environ[var]
+
+
+def _describe(exc: ValidationError, origin: Mapping[str, str]) -> str:
+    """One line: the first error, with the key as the user wrote it."""
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    top = loc[0] if loc else "config"
+    if top == "sources" and len(loc) >= 2:
+        where = f"sources[{int(loc[1]) + 1}]" + "".join(f".{p}" for p in loc[2:])
+    else:
+        where = origin.get(top, top) + "".join(f".{p}" for p in loc[1:])
+    message = error["msg"]
+    if error["type"] == "literal_error":
+        message = "must be one of " + error["ctx"]["expected"].replace("'", "")
+    elif error["type"] == "extra_forbidden":
+        message = "is not a known setting"
+    elif error["type"] == "string_pattern_mismatch" and "https?" in error["ctx"]["pattern"]:
+        message = "must be an http:// or https:// URL"
+    got = error.get("input")
+    shown = "" if isinstance(got, dict | list) or got is None else f" (got {str(got)[:60]!r})"
+    if top in {n for v, n in ENV_VARS.items() if v in SECRET_VARS}:
+        shown = ""  # never echo a secret
+    return f"{where}: {message}{shown}"

@@ -80,3 +80,4 @@ class Message:
     headers: dict[str, str] = field(default_factory=dict)
     subscriber_id: int | None = None
     edition_id: int | None = None
+    period: str | None = None  # the edition's period, for file names and logs

@@ -22,7 +22,8 @@ MAX_KEYWORDS = 50
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SPACES = re.compile(r"\s+")
-_TAGS = re.compile(r"<[^<>]{0,500}>")
+# A tag starts with a letter, "/", "!" or "?": "n < 10 and m > 5" is maths, not a tag.
+_TAGS = re.compile(r"<(?=[A-Za-z/!?])[^<>]{0,500}>")
 
 
 def one_line(text: str | None, limit: int) -> str:

@@ -1,0 +1,1 @@
+"""The database: schema, engine, migrations. Only `digest.store` runs queries."""

@@ -1,0 +1,191 @@
+"""The tables, as SQLAlchemy Core metadata. Alembic migrations under
+`digest/db/migrations` are the source of truth for the live schema; this module
+mirrors them for queries (a test checks the two agree)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores UTC without a zone (SQLite has none) and always returns aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use aware UTC")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+papers = Table(
+    "papers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(512), nullable=False, unique=True),
+    Column("arxiv_id", String(64)),
+    Column("version", Integer),
+    Column("doi", String(256)),
+    Column("title", Text, nullable=False),
+    Column("abstract", Text, nullable=False, default=""),
+    Column("authors", JSON, nullable=False, default=list),
+    Column("categories", JSON, nullable=False, default=list),
+    Column("primary_category", String(64)),
+    Column("announce_type", String(16)),
+    Column("published_at", UTCDateTime),
+    Column("updated_at", UTCDateTime),
+    Column("available_at", UTCDateTime),
+    Column("trending_at", UTCDateTime),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("trending_seen_at", UTCDateTime),
+    Column("changed_at", UTCDateTime, nullable=False),
+    Column("abs_url", Text),
+    Column("pdf_url", Text),
+    Column("hf_url", Text),
+    Column("code_url", Text),
+    Column("project_url", Text),
+    Column("upvotes", Integer),
+    Column("comments", Integer),
+    Column("github_stars", Integer),
+    Column("ai_summary", Text),
+    Column("ai_keywords", JSON, nullable=False, default=list),
+    Column("sources", JSON, nullable=False, default=list),
+    Index("ix_papers_first_seen_at", "first_seen_at"),
+    Index("ix_papers_trending_seen_at", "trending_seen_at"),
+    Index("ix_papers_available_at", "available_at"),
+    Index("ix_papers_trending_at", "trending_at"),
+)
+
+fetch_state = Table(
+    "fetch_state",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("last_attempt_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("last_report", JSON),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),
+    # pending | active | unsubscribed | suppressed
+    Column("status", String(16), nullable=False),
+    Column("name", String(200)),
+    Column("topics", JSON, nullable=False, default=list),  # ["nlp:5:10", ...]
+    Column("keywords", JSON, nullable=False, default=list),
+    Column("categories", JSON, nullable=False, default=list),
+    Column("authors", JSON, nullable=False, default=list),
+    Column("mute", JSON, nullable=False, default=list),
+    Column("frequency", String(8), nullable=False),
+    Column("weekday", Integer, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("hour", Integer, nullable=False),
+    Column("max_papers", Integer, nullable=False),
+    Column("format", String(8), nullable=False),
+    Column("cross_lists", Boolean, nullable=False),
+    Column("min_upvotes", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime),
+    Column("unsubscribed_at", UTCDateTime),
+    Column("soft_bounces", Integer, nullable=False, default=0),
+    Index("ix_subscribers_status", "status"),
+)
+
+# Hashed addresses of people who left or bounced; no address is kept in clear.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("email_hash", String(64), primary_key=True),
+    Column("reason", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# One row per (subscriber, period): the claim that makes an edition happen once.
+editions = Table(
+    "editions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("period", String(16), nullable=False),
+    # pending -> sending -> sent | failed | unknown; "empty" when nothing was sent.
+    Column("status", String(16), nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("paper_count", Integer, nullable=False, default=0),
+    Column("rendering_key", String(64)),
+    Column("message_id", String(256)),
+    Column("mailer", String(16)),
+    Column("error", Text),
+    UniqueConstraint("subscriber_id", "period", name="uq_editions_subscriber_period"),
+    Index("ix_editions_status", "status"),
+)
+
+# What each subscriber has been sent, by paper key: the never-resend record.
+sent_log = Table(
+    "sent_log",
+    metadata,
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("paper_key", String(512), primary_key=True),
+    Column(
+        "edition_id",
+        Integer,
+        ForeignKey("editions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Index("ix_sent_log_edition_id", "edition_id"),
+    Index("ix_sent_log_sent_at", "sent_at"),
+)

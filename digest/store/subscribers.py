@@ -1,0 +1,174 @@
+"""Subscribers, their preferences, and the hashed suppression list."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, func, select, update
+
+from digest.db.schema import subscribers, suppressions
+from digest.preferences import Preferences, TopicChoice
+
+STATUSES = ("pending", "active", "unsubscribed", "suppressed")
+
+
+@dataclass
+class Subscriber:
+    id: int
+    email: str
+    status: str
+    prefs: Preferences
+    created_at: datetime
+    confirmed_at: datetime | None = None
+    name: str | None = None
+
+
+class SubscriberExists(Exception):
+    pass
+
+
+def email_hash(email: str) -> str:
+    """What the suppression list keeps instead of an address."""
+    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+def prefs_to_row(prefs: Preferences) -> dict:
+    return {
+        "topics": [
+            {"slug": t.slug, "max_papers": t.max_papers, "min_upvotes": t.min_upvotes}
+            for t in prefs.topics
+        ],
+        "keywords": list(prefs.keywords),
+        "categories": list(prefs.categories),
+        "authors": list(prefs.authors),
+        "mute": list(prefs.mute),
+        "frequency": prefs.frequency,
+        "weekday": prefs.weekday,
+        "timezone": prefs.timezone,
+        "hour": prefs.hour,
+        "max_papers": prefs.max_papers,
+        "format": prefs.format,
+        "cross_lists": prefs.cross_lists,
+        "min_upvotes": prefs.min_upvotes,
+    }
+
+
+def prefs_from_row(row) -> Preferences:
+    data = row._mapping
+    return Preferences(
+        topics=[TopicChoice(**t) for t in data["topics"]],
+        keywords=list(data["keywords"]),
+        categories=list(data["categories"]),
+        authors=list(data["authors"]),
+        mute=list(data["mute"]),
+        frequency=data["frequency"],
+        weekday=data["weekday"],
+        timezone=data["timezone"],
+        hour=data["hour"],
+        max_papers=data["max_papers"],
+        format=data["format"],
+        cross_lists=data["cross_lists"],
+        min_upvotes=data["min_upvotes"],
+    )
+
+
+def from_row(row) -> Subscriber:
+    return Subscriber(
+        id=row.id,
+        email=row.email,
+        status=row.status,
+        prefs=prefs_from_row(row),
+        created_at=row.created_at,
+        confirmed_at=row.confirmed_at,
+        name=row.name,
+    )
+
+
+def add_subscriber(
+    conn: Connection,
+    email: str,
+    prefs: Preferences,
+    *,
+    status: str,
+    now: datetime,
+    name: str | None = None,
+) -> int:
+    """Insert a subscriber (email already normalised); SubscriberExists if present.
+    Callers check `is_suppressed` first: a suppressed address may come back only
+    as pending, through a new double opt-in (`lift_suppression` on confirming)."""
+    if get_subscriber(conn, email) is not None:
+        raise SubscriberExists(email)
+    values = prefs_to_row(prefs) | {
+        "email": email,
+        "name": name,
+        "status": status,
+        "created_at": now,
+        "confirmed_at": now if status == "active" else None,
+    }
+    return conn.execute(subscribers.insert().values(values)).inserted_primary_key[0]
+
+
+def update_subscriber(
+    conn: Connection,
+    subscriber_id: int,
+    prefs: Preferences,
+    *,
+    status: str | None = None,
+    now: datetime,
+) -> None:
+    values = prefs_to_row(prefs)
+    if status is not None:
+        values["status"] = status
+        if status == "active":
+            values["confirmed_at"] = now
+    conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(values))
+
+
+def get_subscriber(conn: Connection, email: str) -> Subscriber | None:
+    """Look an address up ignoring case: nobody means Ada@ and ada@ as two people."""
+    query = select(subscribers).where(func.lower(subscribers.c.email) == email.lower())
+    row = conn.execute(query).first()
+    return from_row(row) if row else None
+
+
+def get_subscriber_by_id(conn: Connection, subscriber_id: int) -> Subscriber | None:
+    row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+    return from_row(row) if row else None
+
+
+def list_subscribers(conn: Connection, status: str | None = None) -> list[Subscriber]:
+    query = select(subscribers).order_by(subscribers.c.id)
+    if status:
+        query = query.where(subscribers.c.status == status)
+    return [from_row(row) for row in conn.execute(query)]
+
+
+def remove_subscriber(
+    conn: Connection, email: str, *, now: datetime, reason: str = "removed"
+) -> bool:
+    """Erase the subscriber (their editions and sent log go with them) and keep
+    only a hashed suppression entry. Returns False when there was no such address."""
+    query = delete(subscribers).where(func.lower(subscribers.c.email) == email.lower())
+    deleted = conn.execute(query).rowcount
+    suppress(conn, email, reason=reason, now=now)
+    return bool(deleted)
+
+
+def suppress(conn: Connection, email: str, *, reason: str, now: datetime) -> None:
+    digest = email_hash(email)
+    exists = conn.execute(
+        select(suppressions.c.email_hash).where(suppressions.c.email_hash == digest)
+    ).first()
+    if not exists:
+        conn.execute(suppressions.insert().values(email_hash=digest, reason=reason, created_at=now))
+
+
+def lift_suppression(conn: Connection, email: str) -> None:
+    conn.execute(delete(suppressions).where(suppressions.c.email_hash == email_hash(email)))
+
+
+def is_suppressed(conn: Connection, email: str) -> bool:
+    query = select(suppressions.c.email_hash).where(suppressions.c.email_hash == email_hash(email))
+    return conn.execute(query).first() is not None

@@ -1,0 +1,91 @@
+from pathlib import Path
+
+import pytest
+
+from digest.config import ConfigError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_it_uses_the_documented_defaults():
+    settings = load_settings(environ={})
+    assert settings.database_url == "sqlite:///digest.db"
+    assert settings.mailer == "outbox"
+    assert str(settings.outbox_dir) == "outbox"
+    assert settings.sendgrid_host == "https://api.sendgrid.com"
+    assert settings.base_url == "http://localhost:8000"
+    assert settings.send_rate == 0 and settings.send_empty is False
+    assert settings.retention_days == 365 and settings.misfire_grace_hours == 6
+    assert (settings.log_level, settings.log_format) == ("INFO", "text")
+    assert {s.kind for s in settings.sources} == {"arxiv-rss", "hf-daily"}
+
+
+def test_it_overlays_environment_on_the_file(tmp_path):
+    config = tmp_path / "digest.toml"
+    config.write_text('mailer = "console"\nfrom = "Lab <lab@example.org>"\nsend_rate = 5\n')
+    settings = load_settings(config, environ={"DIGEST_SEND_RATE": "12.5"})
+    assert settings.mailer == "console"
+    assert settings.sender == "Lab <lab@example.org>"
+    assert settings.send_rate == 12.5
+
+
+def test_it_reads_secrets_from_files(tmp_path):
+    secret = tmp_path / "key"
+    secret.write_text("s3cret-value\n")
+    settings = load_settings(
+        environ={"DIGEST_SECRET_KEY_FILE": str(secret), "SENDGRID_API_KEY": "SG.x"}
+    )
+    assert settings.secret_key.get_secret_value() == "s3cret-value"
+    assert settings.sendgrid_api_key.get_secret_value() == "SG.x"
+    assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        (
+            {"DIGEST_MAILER": "pigeon"},
+            "DIGEST_MAILER: must be one of outbox, console, smtp or sendgrid",
+        ),
+        ({"DIGEST_SEND_RATE": "fast"}, "DIGEST_SEND_RATE:"),
+        ({"DIGEST_BASE_URL": "ftp://x"}, "DIGEST_BASE_URL: must be an http:// or https:// URL"),
+        ({"DIGEST_RETENTION_DAYS": "0"}, "DIGEST_RETENTION_DAYS:"),
+        ({"DIGEST_LOG_FORMAT": "xml"}, "DIGEST_LOG_FORMAT: must be one of text or json"),
+    ],
+)
+def test_it_names_the_bad_key_and_what_is_allowed(environ, expected):
+    with pytest.raises(ConfigError) as error:
+        load_settings(environ=environ)
+    message = str(error.value)
+    assert message.startswith(expected)
+    assert "\n" not in message
+
+
+def test_it_rejects_an_unknown_source_kind_before_anything_runs(tmp_path):
+    config = tmp_path / "digest.toml"
+    config.write_text('[[sources]]\nname = "x"\nkind = "gopher"\nurl = "https://example.org/"\n')
+    with pytest.raises(
+        ConfigError, match=r"sources\[1\]\.kind: must be one of arxiv-rss, arxiv-api"
+    ):
+        load_settings(config, environ={})
+
+
+def test_it_never_echoes_a_secret_in_an_error(tmp_path):
+    config = tmp_path / "digest.toml"
+    config.write_text("secret_key = 4242424242\n")
+    with pytest.raises(ConfigError) as error:
+        load_settings(config, environ={})
+    assert str(error.value).startswith("secret_key in ")
+    assert "4242424242" not in str(error.value)
+
+
+def test_it_rejects_unknown_keys(tmp_path):
+    config = tmp_path / "digest.toml"
+    config.write_text('bogus = "x"\n')
+    with pytest.raises(ConfigError, match="bogus in .*: is not a known setting"):
+        load_settings(config, environ={})
+
+
+def test_it_loads_the_example_config():
+    settings = load_settings(ROOT / "deploy" / "digest.example.toml", environ={})
+    assert [s.name for s in settings.sources] == ["arxiv", "hf"]
