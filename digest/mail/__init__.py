@@ -1,0 +1,1 @@
+"""Mail: building RFC 5322 messages and the mailer backends that send them."""

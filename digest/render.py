@@ -1,0 +1,290 @@
+"""Digests to emails: compile once per distinct digest, personalize per recipient.
+
+`compile_digest` renders the subject, the MJML (Jinja2, autoescape on) and the
+plain text (its own template) and compiles the MJML to HTML with mjml-python —
+once per distinct digest (DESIGN.md "Grouping"). Personal values are not known
+then: the templates emit fixed tokens (`render_view.token`) and `personalize`
+swaps them in by plain string substitution, so feed text is never template
+source and never passes through Jinja twice. Feed text cannot spell a token
+(`render_view.inert`).
+
+Gmail clips HTML over about 102 KB, which would hide the footer with the
+unsubscribe link: a digest whose HTML would exceed `HTML_BUDGET` shows fewer
+papers and says how many more there are, in both parts alike.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import textwrap
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+
+import jinja2
+from mjml import mjml2html
+
+from digest.digests import Digest, Message, Recipient
+from digest.excerpt import plural
+from digest.html_budget import fit_html
+from digest.render_view import (
+    TOKEN_PATTERN,
+    SiteInfo,
+    base_context,
+    section_views,
+    take,
+    token,
+)
+from digest.text import one_line, safe_url
+
+__all__ = [
+    "HTML_BUDGET",
+    "CompileCache",
+    "CompiledDigest",
+    "SiteInfo",
+    "compile_digest",
+    "compile_empty",
+    "mjml_source",
+    "personalize",
+    "render_digest",
+    "substitutions",
+    "templates_dir",
+]
+
+HTML_BUDGET = 102_000  # bytes of HTML, personal values included
+SUBJECT_LIMIT = 120
+
+
+def templates_dir() -> Path:
+    """`templates/`: inside the package when installed from a wheel, else at the
+    repository root."""
+    package = Path(__file__).parent
+    shipped = package / "templates"
+    return shipped if shipped.is_dir() else package.parent / "templates"
+
+
+def _wrap(text: str, width: int = 72, indent: str = "   ", first_indent: str | None = None) -> str:
+    # URLs and long words stay whole so they remain clickable.
+    return textwrap.fill(
+        str(text),
+        width=width,
+        initial_indent=indent if first_indent is None else first_indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+@functools.cache
+def _environment(part: str) -> jinja2.Environment:
+    """One environment per part, created once: "html" autoescapes (MJML is
+    markup), "text" does not (feed text is still only ever data)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        autoescape=part == "html",
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["wrap"] = _wrap
+    return env
+
+
+def _render(name: str, part: str, context: dict) -> str:
+    return _environment(part).get_template(name).render(context)
+
+
+@dataclass(frozen=True)
+class CompiledDigest:
+    """One digest rendered for everybody who shares its rendering key; `text`,
+    `html` and `mjml` still hold the personal tokens. `paper_keys` are the papers
+    both parts show (fewer than the digest's when the HTML budget cut it; only
+    these should be logged as sent)."""
+
+    subject: str
+    text: str
+    html: str | None
+    mjml: str | None
+    list_id: str
+    paper_keys: tuple[str, ...] = ()
+    total: int = 0
+    mjml_compiles: int = 0
+    _text_parts: list[str] = field(init=False, repr=False, compare=False)
+    _html_parts: list[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Split once at the tokens so personalizing is a join, not a search.
+        object.__setattr__(self, "_text_parts", TOKEN_PATTERN.split(self.text))
+        parts = TOKEN_PATTERN.split(self.html) if self.html is not None else None
+        object.__setattr__(self, "_html_parts", parts)
+
+    @property
+    def omitted(self) -> int:
+        return self.total - len(self.paper_keys)
+
+
+def compile_digest(digest: Digest, site: SiteInfo) -> CompiledDigest:
+    """Render `digest` for everybody: subject, text and (format "html") MJML
+    compiled to HTML within `HTML_BUDGET`. One MJML compile in the common case."""
+    sections = section_views(digest.sections, site)
+    total = sum(len(s["papers"]) for s in sections)
+
+    def context(part: str, shown: int) -> dict:
+        return _digest_context(digest, site, sections, total, shown, part)
+
+    subject = _subject(context("text", total))
+    shown, mjml, html_out, compiles = total, None, None, 0
+    if digest.format != "text":
+        fit = fit_html(
+            lambda k: _render("digest/body.mjml.j2", "html", {**context("html", k), **subject}),
+            total,
+            HTML_BUDGET,
+            mjml2html,
+        )
+        shown, mjml, html_out, compiles = fit.shown, fit.mjml, fit.html, fit.compiles
+    text = _render("digest/body.txt.j2", "text", context("text", shown))
+    keys = tuple(p.key for p in digest.papers[:shown])
+    return CompiledDigest(
+        subject["subject"], text, html_out, mjml, site.list_id, keys, total, compiles
+    )
+
+
+def compile_empty(
+    period: str, edition_date: date, frequency: str, site: SiteInfo, format: str = "html"
+) -> CompiledDigest:
+    """The short "nothing new" note for an edition without papers."""
+    text_ctx = base_context(site, period, edition_date, frequency, "text")
+    subject = _subject({**text_ctx, "count": 0, "count_text": ""})
+    text = _render("digest/empty.txt.j2", "text", text_ctx)
+    mjml = html_out = None
+    if format != "text":
+        html_ctx = base_context(site, period, edition_date, frequency, "html")
+        mjml = _render("digest/empty.mjml.j2", "html", {**html_ctx, **subject, "preheader": ""})
+        html_out = mjml2html(mjml)
+    compiles = 0 if html_out is None else 1
+    return CompiledDigest(subject["subject"], text, html_out, mjml, site.list_id, (), 0, compiles)
+
+
+def _digest_context(
+    digest: Digest, site: SiteInfo, sections: list[dict], total: int, shown: int, part: str
+) -> dict:
+    ctx = base_context(site, digest.period, digest.edition_date, digest.frequency, part)
+    visible = take(sections, shown)
+    titles = [p.title for s in visible for p in s["papers"]][:3]
+    more = None
+    if shown < total:
+        label = f"and {plural(total - shown, 'more paper')} — see them on the web"
+        more = {"count": total - shown, "label": label, "url": ctx["home_url"]}
+    count_text = plural(total, "new paper")
+    return {
+        **ctx,
+        "sections": visible,
+        "count": total,
+        "count_text": count_text,
+        "count_label": f"{count_text} in your topics",
+        "intro": f"Here are the new papers in your topics {ctx['period_word']}.",
+        "preheader": one_line(" · ".join(titles), 150),
+        "more": more,
+    }
+
+
+def _subject(context: dict) -> dict:
+    """{"subject": ...}: one line, capped, from plain data only."""
+    return {"subject": one_line(_render("digest/subject.txt.j2", "text", context), SUBJECT_LIMIT)}
+
+
+def substitutions(recipient: Recipient) -> dict[str, str]:
+    """Every personal token mapped to this recipient's value; HTML tokens get
+    HTML-escaped values. Also what a mailer that substitutes server-side needs."""
+    name = one_line(recipient.name, 100)
+    values = {
+        "greeting": f"Hello {name}," if name else "Hello,",
+        "email": one_line(recipient.email, 320),
+        "unsubscribe_url": _checked_url(recipient.unsubscribe_url, "unsubscribe"),
+        "preferences_url": _checked_url(recipient.preferences_url, "preferences"),
+    }
+    out = {token(k, "text"): v for k, v in values.items()}
+    out.update({token(k, "html"): html.escape(v, quote=True) for k, v in values.items()})
+    return out
+
+
+def _checked_url(url: str, what: str) -> str:
+    checked = safe_url(url)
+    if checked is None:
+        raise ValueError(f"the {what} URL must be an http(s) URL without spaces or quotes")
+    return checked
+
+
+def _fill(parts: list[str], values: dict[str, str]) -> str:
+    # Odd items are tokens (re.split with one group); one pass, so a value that
+    # happens to look like a token is never substituted again.
+    out = parts.copy()
+    out[1::2] = [values[t] for t in parts[1::2]]
+    return "".join(out)
+
+
+def personalize(compiled: CompiledDigest, recipient: Recipient) -> Message:
+    """The email for one recipient: tokens filled, list headers set (RFC 2369,
+    RFC 2919, RFC 8058 one-click). No template is rendered here."""
+    values = substitutions(recipient)
+    html_parts = compiled._html_parts
+    return Message(
+        to=recipient.email,
+        subject=compiled.subject,
+        text=_fill(compiled._text_parts, values),
+        html=_fill(html_parts, values) if html_parts is not None else None,
+        headers={
+            "List-Id": compiled.list_id,
+            "List-Unsubscribe": f"<{values[token('unsubscribe_url', 'text')]}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+        subscriber_id=recipient.subscriber_id,
+    )
+
+
+def render_digest(digest: Digest, site: SiteInfo, recipient: Recipient) -> Message:
+    """Compile and personalize in one step (previews, single sends)."""
+    return personalize(compile_digest(digest, site), recipient)
+
+
+def mjml_source(digest: Digest, site: SiteInfo, recipient: Recipient | None = None) -> str:
+    """The MJML that is compiled for `digest` (after the budget cut), with the
+    tokens left in or, given a recipient, filled with its values."""
+    compiled = compile_digest(replace(digest, format="html"), site)
+    assert compiled.mjml is not None
+    if recipient is None:
+        return compiled.mjml
+    return _fill(TOKEN_PATTERN.split(compiled.mjml), substitutions(recipient))
+
+
+class CompileCache:
+    """Compiled digests by rendering key (the "nothing new" note for an empty
+    one), so subscribers who share a digest share one compile. Bounded (least
+    recently used goes first); one per send run, as paper data may change
+    between runs."""
+
+    def __init__(self, site: SiteInfo, maxsize: int = 256) -> None:
+        self.site, self.maxsize = site, maxsize
+        self.hits = self.misses = 0
+        self._items: OrderedDict[tuple, CompiledDigest] = OrderedDict()
+
+    def get(self, digest: Digest) -> CompiledDigest:
+        key = digest.rendering_key()
+        if key in self._items:
+            self.hits += 1
+            self._items.move_to_end(key)
+            return self._items[key]
+        self.misses += 1
+        if digest.paper_count == 0:
+            compiled = compile_empty(
+                digest.period, digest.edition_date, digest.frequency, self.site, digest.format
+            )
+        else:
+            compiled = compile_digest(digest, self.site)
+        self._items[key] = compiled
+        if len(self._items) > self.maxsize:
+            self._items.popitem(last=False)
+        return compiled
