@@ -1,0 +1,300 @@
+"""digest subscribers add | set | list | remove | import | export."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from digest.cli.common import (
+    UserError,
+    app,
+    console,
+    err_console,
+    register_user_error,
+    runtime,
+    utcnow,
+)
+from digest.preferences import WEEKDAYS, Preferences
+from digest.store.subscribers import (
+    SubscriberExists,
+    add_subscriber,
+    get_subscriber,
+    is_suppressed,
+    list_subscribers,
+    remove_subscriber,
+    update_subscriber,
+)
+from digest.subscriber_input import InputError, apply_options, normalize_email, read_csv, write_csv
+from digest.topics import load_catalog
+
+register_user_error(InputError)
+
+subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
+app.add_typer(subscribers_app, name="subscribers")
+
+SUPPRESSED = (
+    "this address unsubscribed or bounced before; it can come back only through a new "
+    "double opt-in (add it without --confirmed)"
+)
+TOPIC_HELP = "Topic slug, optionally SLUG:MAX[:MIN_UPVOTES] (repeatable; see `digest topics list`)."
+
+
+def _options(
+    topic, keywords, categories, authors, mute, frequency, weekday, timezone, hour,
+    max_papers, fmt, cross_lists, min_upvotes,
+) -> dict:  # fmt: skip
+    return {
+        "topics": list(topic) if topic else None,
+        "keywords": keywords,
+        "categories": categories,
+        "authors": authors,
+        "mute": mute,
+        "frequency": frequency,
+        "weekday": weekday,
+        "timezone": timezone,
+        "hour": hour,
+        "max_papers": max_papers,
+        "format": fmt,
+        "cross_lists": cross_lists,
+        "min_upvotes": min_upvotes,
+    }
+
+
+@subscribers_app.command("add")
+def add(
+    email: str = typer.Argument(..., help="The subscriber's address."),
+    topic: list[str] = typer.Option(None, "--topic", help=TOPIC_HELP),
+    keywords: str = typer.Option(
+        None, help='Keywords and phrases, e.g. "diffusion; scaling laws".'
+    ),
+    categories: str = typer.Option(None, help='arXiv categories, e.g. "cs.CV; cs.RO".'),
+    authors: str = typer.Option(None, help='Author names, e.g. "A. Name; B. Name".'),
+    mute: str = typer.Option(None, help="Keywords that exclude a paper."),
+    frequency: str = typer.Option(None, help="daily or weekly."),
+    weekday: str = typer.Option(None, help="Weekly delivery day: mon..sun."),
+    timezone: str = typer.Option(None, help="IANA timezone, e.g. Europe/Berlin."),
+    hour: int = typer.Option(None, help="Local delivery hour, 0-23."),
+    max_papers: int = typer.Option(None, help="At most this many papers per digest."),
+    fmt: str = typer.Option(None, "--format", help="html or text."),
+    cross_lists: bool = typer.Option(
+        None, "--cross-lists/--no-cross-lists", help="Include cross-listed papers."
+    ),
+    min_upvotes: int = typer.Option(None, help="Only papers with at least this many upvotes."),
+    confirmed: bool = typer.Option(
+        False, "--confirmed", help="Active at once (skip double opt-in)."
+    ),
+) -> None:
+    """Add a subscriber (pending until confirmed, unless --confirmed).
+
+    Example: digest subscribers add ada@example.org --topic nlp:5:10 --topic robotics
+    --timezone Europe/Berlin --hour 7 --confirmed
+    """
+    options = _options(
+        topic,
+        keywords,
+        categories,
+        authors,
+        mute,
+        frequency,
+        weekday,
+        timezone,
+        hour,
+        max_papers,
+        fmt,
+        cross_lists,
+        min_upvotes,
+    )
+    address = normalize_email(email)
+    prefs = apply_options(Preferences(), options, load_catalog())
+    rt = runtime()
+    try:
+        with rt.engine.begin() as conn:
+            if confirmed and is_suppressed(conn, address):
+                raise UserError(SUPPRESSED)
+            sid = add_subscriber(
+                conn, address, prefs, status="active" if confirmed else "pending", now=utcnow()
+            )
+    except SubscriberExists:
+        raise UserError(f"{address} is already subscribed; use `digest subscribers set`") from None
+    state = "active" if confirmed else "pending (not yet confirmed)"
+    console.print(f"Added subscriber {sid}: {address}, {state}.", markup=False)
+
+
+@subscribers_app.command("set")
+def set_(
+    email: str = typer.Argument(..., help="The subscriber's address."),
+    topic: list[str] = typer.Option(None, "--topic", help=TOPIC_HELP + " Replaces the topics."),
+    keywords: str = typer.Option(None, help='Keywords and phrases; "" clears them.'),
+    categories: str = typer.Option(None, help='arXiv categories; "" clears them.'),
+    authors: str = typer.Option(None, help='Author names; "" clears them.'),
+    mute: str = typer.Option(None, help='Muted keywords; "" clears them.'),
+    frequency: str = typer.Option(None, help="daily or weekly."),
+    weekday: str = typer.Option(None, help="Weekly delivery day: mon..sun."),
+    timezone: str = typer.Option(None, help="IANA timezone."),
+    hour: int = typer.Option(None, help="Local delivery hour, 0-23."),
+    max_papers: int = typer.Option(None, help="At most this many papers per digest."),
+    fmt: str = typer.Option(None, "--format", help="html or text."),
+    cross_lists: bool = typer.Option(
+        None, "--cross-lists/--no-cross-lists", help="Include cross-listed papers."
+    ),
+    min_upvotes: int = typer.Option(None, help="Only papers with at least this many upvotes."),
+    confirmed: bool = typer.Option(False, "--confirmed", help="Mark the subscriber active."),
+) -> None:
+    """Change a subscriber's preferences; options not given stay as they are.
+
+    Example: digest subscribers set ada@example.org --frequency weekly --weekday fri
+    """
+    options = _options(
+        topic,
+        keywords,
+        categories,
+        authors,
+        mute,
+        frequency,
+        weekday,
+        timezone,
+        hour,
+        max_papers,
+        fmt,
+        cross_lists,
+        min_upvotes,
+    )
+    address = normalize_email(email)
+    rt = runtime()
+    with rt.engine.begin() as conn:
+        sub = get_subscriber(conn, address)
+        if sub is None:
+            raise UserError(f"no subscriber {address}")
+        prefs = apply_options(sub.prefs, options, load_catalog())
+        update_subscriber(conn, sub.id, prefs, status="active" if confirmed else None, now=utcnow())
+    console.print(f"Updated subscriber {sub.id}: {address}.", markup=False)
+
+
+@subscribers_app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List subscribers with their status (pending, active, unsubscribed, suppressed).
+
+    Example: digest subscribers list --json
+    """
+    rt = runtime()
+    with rt.engine.begin() as conn:
+        subs = list_subscribers(conn)
+    if as_json:
+        typer.echo(json.dumps([_as_json(s) for s in subs], indent=2))
+        return
+    table = Table()
+    for column in ("id", "email", "status", "topics", "schedule", "format"):
+        table.add_column(column)
+    for s in subs:
+        p = s.prefs
+        when = f"{p.frequency} {p.hour:02d}:00 {p.timezone}"
+        if p.frequency == "weekly":
+            when = f"weekly {WEEKDAYS[p.weekday]} {p.hour:02d}:00 {p.timezone}"
+        table.add_row(
+            str(s.id), s.email, s.status, ", ".join(t.spec() for t in p.topics), when, p.format
+        )
+    console.print(table)
+
+
+def _as_json(s) -> dict:
+    p = s.prefs
+    return {
+        "id": s.id,
+        "email": s.email,
+        "status": s.status,
+        "created_at": s.created_at.isoformat(),
+        "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
+        "topics": [t.spec() for t in p.topics],
+        "keywords": p.keywords,
+        "categories": p.categories,
+        "authors": p.authors,
+        "mute": p.mute,
+        "frequency": p.frequency,
+        "weekday": WEEKDAYS[p.weekday],
+        "timezone": p.timezone,
+        "hour": p.hour,
+        "max_papers": p.max_papers,
+        "format": p.format,
+        "cross_lists": p.cross_lists,
+        "min_upvotes": p.min_upvotes,
+    }
+
+
+@subscribers_app.command("remove")
+def remove(email: str = typer.Argument(..., help="The address to erase.")) -> None:
+    """Erase a subscriber; only a hashed suppression entry is kept.
+
+    Example: digest subscribers remove ada@example.org
+    """
+    address = normalize_email(email)
+    rt = runtime()
+    with rt.engine.begin() as conn:
+        removed = remove_subscriber(conn, address, now=utcnow())
+    if not removed:
+        raise UserError(f"no subscriber {address} (the address is suppressed anyway)")
+    console.print(f"Removed {address}; a hashed suppression entry remains.", markup=False)
+
+
+@subscribers_app.command("import")
+def import_(
+    file: Path = typer.Argument(..., help="CSV file with a header row; `email` required."),
+) -> None:
+    """Import subscribers from CSV (columns named like the options). Existing
+    addresses are updated; bad rows are reported with their line number.
+
+    Example: digest subscribers import people.csv
+    """
+    try:
+        with open(file, newline="", encoding="utf-8-sig") as fh:
+            rows, errors = read_csv(fh, load_catalog())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {file}: {exc}") from None
+    rt = runtime()
+    added = updated = 0
+    now = utcnow()
+    with rt.engine.begin() as conn:
+        for row in rows:
+            existing = get_subscriber(conn, row.email)
+            if existing is None:
+                if row.confirmed and is_suppressed(conn, row.email):
+                    errors.append((row.line, SUPPRESSED.replace("--confirmed", "confirmed=true")))
+                    continue
+                status = "active" if row.confirmed else "pending"
+                add_subscriber(conn, row.email, row.prefs, status=status, now=now)
+                added += 1
+            else:
+                status = "active" if row.confirmed else None
+                update_subscriber(conn, existing.id, row.prefs, status=status, now=now)
+                updated += 1
+    for line, reason in sorted(errors):
+        err_console.print(f"{file}:{line}: {reason}", markup=False)
+    console.print(f"Imported {added} new, updated {updated}, rejected {len(errors)}.", markup=False)
+    if errors:
+        raise typer.Exit(1)
+
+
+@subscribers_app.command("export")
+def export(
+    output: Path = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
+) -> None:
+    """Export subscribers as CSV with the columns `import` reads.
+
+    Example: digest subscribers export -o people.csv
+    """
+    rt = runtime()
+    with rt.engine.begin() as conn:
+        subs = list_subscribers(conn)
+    # People who left are not exported: an import must never bring them back.
+    rows = [
+        (s.email, s.prefs, s.status == "active") for s in subs if s.status in ("active", "pending")
+    ]
+    if output is None:
+        write_csv(sys.stdout, rows)
+        return
+    with open(output, "w", newline="", encoding="utf-8") as fh:
+        write_csv(fh, rows)
+    console.print(f"Exported {len(rows)} subscribers to {output}.", markup=False)

@@ -1,0 +1,66 @@
+"""Builds the parts a command needs from the settings (the composition root's
+helpers): the engine, the secret key, the site info and the mailer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import Engine
+
+from digest.config import ConfigError, Settings
+from digest.db.engine import open_engine, require_current
+from digest.http import Fetcher, user_agent_for
+from digest.mail.base import Mailer
+from digest.render import SiteInfo
+from digest.store.meta import ensure_secret_key
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        """An engine on a database whose schema is current (SchemaError otherwise)."""
+        engine = open_engine(self.settings.database_url)
+        require_current(engine)
+        return engine
+
+    @cached_property
+    def secret(self) -> str:
+        if self.settings.secret_key is not None:
+            return self.settings.secret_key.get_secret_value()
+        return ensure_secret_key(self.engine)
+
+    @cached_property
+    def site(self) -> SiteInfo:
+        return site_info(self.settings)
+
+    def mailer(self) -> Mailer:
+        return make_mailer(self.settings)
+
+    def fetcher(self) -> Fetcher:
+        return Fetcher(user_agent=user_agent_for(self.settings.contact))
+
+
+def site_info(settings: Settings) -> SiteInfo:
+    return SiteInfo(
+        base_url=settings.base_url,
+        sender=settings.sender,
+        postal_address=settings.postal_address,
+    )
+
+
+def make_mailer(settings: Settings) -> Mailer:
+    if settings.mailer == "outbox":
+        from digest.mail.outbox import OutboxMailer
+
+        return OutboxMailer(settings.outbox_dir, settings.sender)
+    if settings.mailer == "console":
+        from digest.mail.console import ConsoleMailer
+
+        return ConsoleMailer(settings.sender)
+    raise ConfigError(
+        f"DIGEST_MAILER: the {settings.mailer!r} mailer is not available yet; use outbox or console"
+    )

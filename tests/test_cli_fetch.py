@@ -1,0 +1,99 @@
+"""`digest fetch` end to end: config -> httpx against loopback -> database -> report."""
+
+from pathlib import Path
+
+from digest.db.engine import open_engine
+from digest.store.papers import list_papers
+from tests.cli_helpers import run_digest
+from tests.fakes.http_server import FakeHTTPServer, Reply
+
+FEEDS = Path(__file__).parent / "fixtures" / "feeds"
+
+
+def feed(name: str) -> bytes:
+    return (FEEDS / name).read_bytes()
+
+
+def write_config(tmp_path, sources: list[tuple[str, str, str]]) -> Path:
+    lines = []
+    for name, kind, url in sources:
+        lines += ["[[sources]]", f'name = "{name}"', f'kind = "{kind}"', f'url = "{url}"', ""]
+    path = tmp_path / "digest.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def fetch(database_url, config, *args):
+    env = {"DIGEST_DATABASE_URL": database_url}
+    return run_digest(["--config", str(config), "fetch", *args], env)
+
+
+def test_it_reports_per_source_and_reruns_with_zero_new(database_url, tmp_path):
+    with FakeHTTPServer() as server:
+        server.script("/rss", Reply(200, feed("arxiv_rss_2024.xml"), {"ETag": '"v1"'}))
+        server.script("/hf", Reply(200, feed("hf_daily_p0.json")))
+        config = write_config(
+            tmp_path,
+            [("arxiv", "arxiv-rss", server.url("/rss")), ("hf", "hf-daily", server.url("/hf"))],
+        )
+        first = fetch(database_url, config)
+        assert first.exit_code == 0, first.stderr
+        assert "arxiv: fetched" in first.stdout and "hf: fetched 3" in first.stdout
+        server.script("/rss", Reply(304, headers={"ETag": '"v1"'}))
+        again = fetch(database_url, config)
+        assert again.exit_code == 0, again.stderr
+        for line in again.stdout.splitlines():
+            if line.startswith(("arxiv:", "hf:")):
+                assert "new 0" in line, line
+        assert server.requests_to("/rss")[-1].headers.get("If-None-Match") == '"v1"'
+    engine = open_engine(database_url)
+    with engine.begin() as conn:
+        keys = {p.key for p in list_papers(conn)}
+    engine.dispose()
+    assert {"2411.10001", "2411.10440"} <= keys
+
+
+def test_it_keeps_the_good_source_when_another_fails(database_url, tmp_path):
+    with FakeHTTPServer() as server:
+        server.script("/rss", Reply(200, feed("arxiv_rss_2024.xml")))
+        server.script("/broken", Reply(200, feed("not_a_feed.html"), {"Content-Type": "text/html"}))
+        config = write_config(
+            tmp_path,
+            [("broken", "feed", server.url("/broken")), ("arxiv", "arxiv-rss", server.url("/rss"))],
+        )
+        result = fetch(database_url, config)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("broken: FAILED:")
+    assert "arxiv: fetched" in result.stdout
+    engine = open_engine(database_url)
+    with engine.begin() as conn:
+        assert any(p.key == "2411.10001" for p in list_papers(conn))
+    engine.dispose()
+    status = run_digest(["--config", str(config), "status"], {"DIGEST_DATABASE_URL": database_url})
+    assert status.exit_code == 0 and "broken" in status.stdout
+
+
+def test_it_treats_an_empty_weekend_feed_as_a_normal_day(database_url, tmp_path):
+    with FakeHTTPServer() as server:
+        server.script("/rss", Reply(200, feed("arxiv_rss_weekend.xml")))
+        config = write_config(tmp_path, [("arxiv", "arxiv-rss", server.url("/rss"))])
+        result = fetch(database_url, config)
+    assert result.exit_code == 0, result.stderr
+    assert "arxiv: fetched 0, new 0" in result.stdout
+    assert "weekend or holiday" in result.stdout
+
+
+def test_it_names_an_unknown_source_before_fetching(database_url, tmp_path):
+    config = write_config(tmp_path, [("arxiv", "arxiv-rss", "http://127.0.0.1:9/rss")])
+    result = fetch(database_url, config, "--source", "nope")
+    assert result.exit_code == 1
+    assert "unknown source 'nope'" in result.stderr
+
+
+def test_it_rejects_an_unknown_kind_before_any_fetch(database_url, tmp_path):
+    with FakeHTTPServer() as server:
+        config = write_config(tmp_path, [("x", "gopher", server.url("/x"))])
+        result = fetch(database_url, config)
+        assert server.requests == []
+    assert result.exit_code == 1
+    assert "sources[1].kind: must be one of" in result.stderr
