@@ -106,8 +106,10 @@ def send(
 
         only = normalize_email(only)
         with rt.engine.begin() as conn:
-            if get_subscriber(conn, only) is None:
-                raise UserError(f"--only: no subscriber {only}")
+            subscriber = get_subscriber(conn, only)
+        if subscriber is None:
+            raise UserError(f"--only: no subscriber {only}")
+        only = subscriber.email
     options = SendOptions(
         now=utcnow(),
         on_date=parse_date(date),
