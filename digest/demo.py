@@ -23,8 +23,10 @@ from digest.sources import FetchState, SourceResult, arxiv_rss, hf_daily
 from digest.store.subscribers import add_subscriber, get_subscriber
 
 DAYS = (date(2026, 11, 19), date(2026, 11, 20))
-# Replayed "now" of each day: after the arXiv announcement (00:00 US Eastern)
-# and the Hugging Face list, before the end of the day in every sample timezone.
+# Replayed clock of each day: listings are loaded after the arXiv announcement
+# (00:00 US Eastern) and the Hugging Face list, digests sent an hour later,
+# before the end of the day in every sample timezone.
+LOAD_HOUR_UTC = 12
 SEND_HOUR_UTC = 13
 
 
@@ -82,13 +84,13 @@ def sample_bytes(name: str) -> bytes:
     return resources.files("digest.samples").joinpath(name).read_bytes()
 
 
-def replay_time(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, SEND_HOUR_UTC, tzinfo=UTC)
+def replay_time(day: date, hour: int = SEND_HOUR_UTC) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
 
 def load_day(engine: Engine, day: date) -> list[SourceReport]:
     """Store the bundled arXiv and Hugging Face listings of `day`, as a fetch would."""
-    now = replay_time(day)
+    now = replay_time(day, LOAD_HOUR_UTC)
     loads = [
         ("arxiv", arxiv_rss.parse(sample_bytes(f"arxiv-{day}.xml"), "arxiv", now)),
         ("hf", hf_daily.parse(sample_bytes(f"hf-{day}.json"), "hf", day)),

@@ -9,7 +9,7 @@ either the whole listing or none of it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine
 
@@ -92,7 +92,12 @@ def fetch_one(
         with engine.begin() as conn:
             record_attempt(conn, source.name, now=now, error=report.error, report=report.as_dict())
         return report
-    store_result(engine, source.name, result, report, now=now, keep_validators=listing_date is None)
+    # Stamp papers when they are stored, not when the fetch began: a send that
+    # claims in between must not count them as already seen.
+    stored_at = max(now, datetime.now(UTC))
+    store_result(
+        engine, source.name, result, report, now=stored_at, keep_validators=listing_date is None
+    )
     return report
 
 

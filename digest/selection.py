@@ -9,6 +9,12 @@ over a pool of papers loaded once per run.
   sources never resend). Papers first published before the retention period
   are never in the pool, so pruning the sent log cannot cause a resend.
 All windows end at `now`, the moment the edition is claimed.
+
+Our clock is compared with a margin: a fetch stamps papers just before its
+transaction commits, and a send loads its pool just after it starts, so a paper
+stamped a moment before the previous claim may have become visible only after
+it. Looking `CLOCK_MARGIN` further back costs nothing (the sent log removes
+what was shown) and closes that gap.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from digest.store.papers import candidate_papers
 FIRST_EDITION_DAYS = 2
 WINDOW_DAYS = {"daily": 7, "weekly": 14}
 POOL_DAYS = max(WINDOW_DAYS.values())
+CLOCK_MARGIN = timedelta(minutes=10)
 
 
 def load_pool(conn: Connection, *, now: datetime, retention_days: int) -> list[Paper]:
@@ -51,16 +58,17 @@ def candidates(
         dated_after = now - timedelta(days=WINDOW_DAYS[frequency])
     chosen = {}
     for paper in pool:
-        if paper.key in sent or not _dated_within(paper, dated_after, now):
+        if paper.key in sent or not _dated_after(paper, dated_after):
             continue
-        if previous_claim is not None and not _reached_after(paper, previous_claim):
+        if previous_claim is not None and not _reached_after(paper, previous_claim - CLOCK_MARGIN):
             continue
         chosen[paper.key] = paper
     return chosen
 
 
-def _dated_within(paper: Paper, after: datetime, now: datetime) -> bool:
-    return any(d is not None and after < d <= now for d in (paper.available_at, paper.trending_at))
+def _dated_after(paper: Paper, after: datetime) -> bool:
+    # No upper bound: a paper we have stored has reached us, whatever its date says.
+    return any(d is not None and d > after for d in (paper.available_at, paper.trending_at))
 
 
 def _reached_after(paper: Paper, moment: datetime) -> bool:

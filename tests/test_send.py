@@ -173,3 +173,31 @@ def test_two_concurrent_runs_send_each_edition_once(database_url, tmp_path):
         thread.join()
     assert sum(r.counts["sent"] for r in reports) == 6
     assert len(read_outbox(outbox)) == 6
+
+
+def test_a_paper_stamped_just_before_a_claim_but_stored_after_it_still_arrives(engine, tmp_path):
+    outbox = tmp_path / "outbox"
+    subscribe(engine)
+    store(engine, [vision_paper(0, DAY1)], DAY1)
+    claim_time = DAY1 + timedelta(hours=8)
+    send(engine, outbox, claim_time)
+    # A fetch that began a minute before that claim committed only after it.
+    store(engine, [vision_paper(1, DAY1)], claim_time - timedelta(minutes=1))
+    send(engine, outbox, DAY2 + timedelta(hours=8))
+    assert [paper_keys_in(m) for m in read_outbox(outbox)] == [{"2611.14000"}, {"2611.14001"}]
+
+
+def test_a_new_subscriber_waits_for_their_first_delivery_hour(engine, tmp_path):
+    from digest.preferences import Preferences, TopicChoice
+    from digest.store.subscribers import add_subscriber
+
+    outbox = tmp_path / "outbox"
+    store(engine, [vision_paper(0, DAY1)], DAY1)
+    signed_up = DAY1 + timedelta(hours=1)  # 06:00 UTC, before their 07:00 hour
+    with engine.begin() as conn:
+        prefs = Preferences(topics=[TopicChoice("computer-vision")], timezone="UTC", hour=7)
+        add_subscriber(conn, "new@example.org", prefs, status="active", now=signed_up)
+    early = send(engine, outbox, signed_up + timedelta(minutes=30), force_hour=False)
+    assert early.counts["sent"] == 0 and not outbox.exists()
+    on_time = send(engine, outbox, DAY1 + timedelta(hours=2), force_hour=False)
+    assert on_time.counts["sent"] == 1
