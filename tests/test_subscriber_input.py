@@ -7,9 +7,9 @@ import io
 import pytest
 
 from digest.preferences import Preferences, TopicChoice
+from digest.subscriber_csv import ImportRow, read_csv, write_csv
 from digest.subscriber_input import (
     CSV_COLUMNS,
-    ImportRow,
     InputError,
     apply_options,
     normalize_email,
@@ -24,9 +24,7 @@ from digest.subscriber_input import (
     parse_topic_spec,
     parse_topics,
     parse_weekday,
-    read_csv,
     split_list,
-    write_csv,
 )
 
 SLUGS = frozenset(

@@ -28,7 +28,8 @@ from digest.store.subscribers import (
     remove_subscriber,
     update_subscriber,
 )
-from digest.subscriber_input import InputError, apply_options, normalize_email, read_csv, write_csv
+from digest.subscriber_csv import read_csv, write_csv
+from digest.subscriber_input import InputError, apply_options, normalize_email
 from digest.topics import load_catalog
 
 register_user_error(InputError)
