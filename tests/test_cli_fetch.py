@@ -97,3 +97,26 @@ def test_it_rejects_an_unknown_kind_before_any_fetch(database_url, tmp_path):
         assert server.requests == []
     assert result.exit_code == 1
     assert "sources[1].kind: must be one of" in result.stderr
+
+
+def test_it_fetches_the_bundled_sample_listings_through_the_production_path(database_url, tmp_path):
+    from importlib import resources
+
+    samples = resources.files("digest.samples")
+    with FakeHTTPServer() as server:
+        server.script("/rss", Reply(200, samples.joinpath("arxiv-2026-11-20.xml").read_bytes()))
+        server.script("/hf", Reply(200, samples.joinpath("hf-2026-11-20.json").read_bytes()))
+        config = write_config(
+            tmp_path, [("arxiv", "arxiv-rss", server.url("/rss")), ("hf", "hf-daily", server.url("/hf"))]
+        )
+        result = fetch(database_url, config, "--date", "2026-11-20")
+        assert server.requests_to("/hf")[0].param("date") == "2026-11-20"
+    assert result.exit_code == 0, result.stderr
+    assert "arxiv: fetched 48, new 43, updated 5, skipped 0" in result.stdout
+    assert "hf: fetched 24" in result.stdout and "skipped 0" in result.stdout.split("hf:")[1]
+    engine = open_engine(database_url)
+    with engine.begin() as conn:
+        papers = {p.key: p for p in list_papers(conn)}
+    engine.dispose()
+    both = [p for p in papers.values() if p.sources == ["arxiv", "hf"]]
+    assert both and all(p.upvotes is not None and p.categories for p in both)
