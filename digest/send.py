@@ -86,7 +86,19 @@ def run_send(
             progress(done, len(subscribers))
     if batch:
         report.counts += deliver_batch(engine, mailer, batch, cache=cache, secret=secret, now=now)
+    if not options.dry_run:
+        prune(engine, now=now, retention_days=options.retention_days)
     return report
+
+
+def prune(engine: Engine, *, now: datetime, retention_days: int) -> int:
+    """Forget sent-log rows past the retention period. Safe: papers first published
+    that long ago are never candidates (see `digest.selection`)."""
+    with engine.begin() as conn:
+        removed = edition_store.prune_sent_log(conn, before=now - timedelta(days=retention_days))
+    if removed:
+        log.info("pruned %d sent-log rows older than %d days", removed, retention_days)
+    return removed
 
 
 def _recipients(conn, only: str | None) -> list[Subscriber]:

@@ -201,3 +201,18 @@ def test_a_new_subscriber_waits_for_their_first_delivery_hour(engine, tmp_path):
     assert early.counts["sent"] == 0 and not outbox.exists()
     on_time = send(engine, outbox, DAY1 + timedelta(hours=2), force_hour=False)
     assert on_time.counts["sent"] == 1
+
+
+def test_it_prunes_the_sent_log_past_retention_without_resending(engine, tmp_path):
+    outbox = tmp_path / "outbox"
+    subscribe(engine)
+    old = vision_paper(0, DAY1, published_at=DAY1)
+    store(engine, [old], DAY1)
+    send(engine, outbox, DAY1 + timedelta(hours=8), retention_days=30)
+    later = DAY1 + timedelta(days=31)
+    # The paper trends again a month later, after its sent-log row is pruned.
+    store(engine, [vision_paper(0, later, published_at=DAY1, upvotes=500, trending_at=later)], later)
+    send(engine, outbox, later + timedelta(hours=1), retention_days=30)
+    with engine.begin() as conn:
+        assert conn.execute(select(sent_log)).first() is None
+    assert len(read_outbox(outbox)) == 1
