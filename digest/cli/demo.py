@@ -67,6 +67,11 @@ def demo(
     )
     console.print(f"Open {index.resolve()} to see them side by side.", markup=False)
     console.print(f"Demo database: {database.resolve()}", markup=False)
+    console.print(
+        f"Explore it: DIGEST_DATABASE_URL=sqlite:///{database} digest status "
+        "(or: digest preview --email ada@example.org --format text)",
+        markup=False,
+    )
 
 
 def _print_papers(engine) -> None:
