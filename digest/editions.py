@@ -9,7 +9,8 @@ the edition and its sent log in one transaction.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -17,14 +18,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from digest.compose import compose_digest
-from digest.digests import Digest
+from digest.digests import Digest, Entry, Section
 from digest.papers import Paper
-from digest.periods import delivery_moment, due, latest_period, period_for_date
+from digest.periods import delivery_moment, due, latest_period, parse_period, period_for_date
 from digest.ranking import Ranked, RankingIndex, rank_topic
 from digest.selection import candidates, load_pool
 from digest.store import editions as edition_store
 from digest.store.subscribers import Subscriber
-from digest.topics import custom_topic, get_topic
+from digest.topics import custom_topic, get_topic, load_catalog
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,8 +66,16 @@ class Planner:
         return self._rankings[slug]
 
     def rankings_for(self, subscriber: Subscriber) -> dict[str, list[Ranked]]:
+        """Rankings of the subscriber's topics. A topic the catalog no longer has
+        is skipped (and logged) rather than failing everyone's send."""
         prefs = subscriber.prefs
-        ranked = {t.slug: self.ranking(t.slug) for t in prefs.topics}
+        catalog = load_catalog()
+        ranked = {}
+        for choice in prefs.topics:
+            if choice.slug in catalog:
+                ranked[choice.slug] = self.ranking(choice.slug)
+            else:
+                log.warning("subscriber %s: unknown topic %r skipped", subscriber.id, choice.slug)
         interests = custom_topic(prefs)
         if interests is not None:
             # Personal interests are ranked per subscriber (they are theirs alone).
@@ -78,27 +89,22 @@ class Planner:
         *,
         previous_claim: datetime | None,
         sent: set[str],
-        every_paper: bool = False,
     ) -> Planned:
-        """The subscriber's digest for `period`. `every_paper` makes the whole pool
-        the candidates (rebuilding an edition from the papers it sent)."""
+        """The subscriber's digest for `period` from their candidates."""
         prefs = subscriber.prefs
-        if every_paper:
-            chosen = {p.key: p for p in self.pool}
-        else:
-            chosen = candidates(
-                self.pool,
-                frequency=prefs.frequency,
-                previous_claim=previous_claim,
-                sent=sent,
-                now=self.now,
-            )
+        chosen = candidates(
+            self.pool,
+            frequency=prefs.frequency,
+            previous_claim=previous_claim,
+            sent=sent,
+            now=self.now,
+        )
         digest = compose_digest(
             prefs,
             self.rankings_for(subscriber),
             chosen,
             period=period,
-            edition_date=local_date(prefs.timezone, self.now),
+            edition_date=parse_period(period)[1],
             frequency=prefs.frequency,
         )
         return Planned(subscriber, period, digest)
@@ -122,6 +128,9 @@ def due_period(
     up at 06:00 for 07:00 gets today's edition at 07:00, not yesterday's now."""
     if on_date is not None:
         period = period_for_date(subscriber.prefs, on_date)
+        current = period_for_date(subscriber.prefs, local_date(subscriber.prefs.timezone, now))
+        if parse_period(period)[1] > parse_period(current)[1]:
+            return None  # a future edition: claiming it would block the ones before it
         return None if edition_store.get_edition(conn, subscriber.id, period) else period
     last = latest_period(edition_store.claimed_periods(conn, subscriber.id))
     period = due(subscriber.prefs, now, last, force_hour=force_hour)
@@ -146,19 +155,49 @@ def claim(
     planned: Planned,
     *,
     now: datetime,
+    leased_at: datetime,
     status: str = "pending",
-    keys: Iterable[str] | None = None,
+    keys: Collection[str] | None = None,
 ) -> bool:
-    """Claim the edition and write its sent log (`keys`, default every paper of
-    the digest) in the caller's transaction. False when another run already
-    claimed this period."""
+    """Claim the edition and write its sent log in the caller's transaction:
+    `keys` are the papers the email shows (default: every paper of the digest;
+    fewer when the size budget cut it). False when another run already claimed
+    this period."""
+    shown = [p.key for p in planned.digest.papers] if keys is None else list(keys)
     planned.edition_id = edition_store.claim_edition(
         conn,
         planned.subscriber.id,
         planned.period,
-        [p.key for p in planned.digest.papers] if keys is None else keys,
+        shown,
         now=now,
+        leased_at=leased_at,
         status=status,
         rendering_key=rendering_hash(planned.digest),
+        sections=sections_record(planned.digest, set(shown)),
     )
     return planned.edition_id is not None
+
+
+def sections_record(digest: Digest, shown: set[str]) -> list[dict]:
+    """What the email showed, in order, for `preview --date` of a sent edition."""
+    return [
+        {
+            "slug": section.slug,
+            "title": section.title,
+            "entries": [[e.paper.key, e.reason] for e in section.entries if e.paper.key in shown],
+        }
+        for section in digest.sections
+    ]
+
+
+def digest_from_record(
+    record: list[dict], papers: dict[str, Paper], *, period: str, frequency: str, fmt: str
+) -> Digest:
+    """Rebuild a sent edition's digest from its `sections_record` and the papers'
+    current records (a paper since deleted is left out)."""
+    sections = []
+    for item in record:
+        entries = [Entry(papers[key], reason) for key, reason in item["entries"] if key in papers]
+        if entries:
+            sections.append(Section(item["slug"], item["title"], entries))
+    return Digest(period, parse_period(period)[1], frequency, sections, fmt)

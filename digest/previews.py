@@ -8,7 +8,14 @@ from sqlalchemy import Connection
 
 from digest.delivery import render_batch
 from digest.digests import Message
-from digest.editions import Planned, Planner, due_period, history, local_date
+from digest.editions import (
+    Planned,
+    Planner,
+    digest_from_record,
+    due_period,
+    history,
+    local_date,
+)
 from digest.periods import period_for_date
 from digest.preferences import Preferences, TopicChoice
 from digest.render import CompileCache, SiteInfo
@@ -47,14 +54,20 @@ def plan_for_email(
 
 
 def _as_sent(conn: Connection, subscriber: Subscriber, period: str, edition: dict) -> Planned:
-    keys = edition_store.edition_keys(conn, edition["id"])
-    if not keys and edition["status"] not in ("empty",):
-        raise PreviewError(f"the {period} edition was {edition['status']}; its papers are not kept")
-    papers = list(get_papers(conn, keys).values())
-    planner = Planner(papers, edition["claimed_at"])
-    planned = planner.plan(subscriber, period, previous_claim=None, sent=set(), every_paper=True)
-    planned.edition_id = edition["id"]
-    return planned
+    """The sent edition rebuilt from its record of sections, with the papers'
+    current records (a new version's title shows as it reads now)."""
+    if edition["status"] in ("failed",) or edition["sections"] is None:
+        raise PreviewError(f"the {period} edition was {edition['status']}; nothing was sent")
+    keys = [key for section in edition["sections"] for key, _ in section["entries"]]
+    prefs = subscriber.prefs
+    digest = digest_from_record(
+        edition["sections"],
+        get_papers(conn, keys),
+        period=period,
+        frequency=prefs.frequency,
+        fmt=prefs.format,
+    )
+    return Planned(subscriber, period, digest, edition_id=edition["id"])
 
 
 def plan_for_topics(

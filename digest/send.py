@@ -12,16 +12,17 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from digest.delivery import deliver_batch
 from digest.editions import Planned, Planner, claim, due_period, history
 from digest.mail.base import Mailer
 from digest.render import CompileCache, SiteInfo
 from digest.store import editions as edition_store
-from digest.store.subscribers import Subscriber, list_subscribers
+from digest.store.subscribers import Subscriber, list_subscribers, lock_subscriber
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class SendOptions:
     send_empty: bool = False
     retention_days: int = 365
     batch_size: int = BATCH_SIZE
+    # Wall clock for claim leases; `now` may be a replayed time (demo, tests).
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -67,9 +70,16 @@ def run_send(
     cache = CompileCache(site)
     with engine.begin() as conn:
         if not options.dry_run:
-            released = edition_store.release_stale(conn, claimed_before=now - STALE_CLAIM)
-            if released:
-                log.warning("released %d editions left pending by an interrupted run", released)
+            released, unknown = edition_store.release_stale(
+                conn, leased_before=options.clock() - STALE_CLAIM
+            )
+            if released or unknown:
+                log.warning(
+                    "an interrupted run left %d editions pending (released, to be sent now) "
+                    "and %d sending (now unknown)",
+                    released,
+                    unknown,
+                )
         subscribers = _recipients(conn, options.only)
         planner = Planner.load(conn, now=now, retention_days=options.retention_days)
     batch: list[Planned] = []
@@ -117,26 +127,39 @@ def _plan_and_claim(
     report: SendReport,
 ) -> Planned | None:
     """Plan the subscriber's due edition and claim it; None when nothing to deliver.
-    The digest is compiled before the claim so that the sent log holds exactly
-    the papers the email shows (past the size budget, the rest are only counted)."""
-    with engine.begin() as conn:
-        period = due_period(
-            conn, subscriber, options.now, on_date=options.on_date, force_hour=options.force_hour
-        )
-        if period is None:
-            return None
-        previous, sent = history(conn, subscriber.id)
-        planned = planner.plan(subscriber, period, previous_claim=previous, sent=sent)
-        if options.dry_run:
-            report.counts["would-send"] += 1
-            report.planned.append(planned)
-            return None
-        if planned.empty and not options.send_empty:
-            if claim(conn, planned, now=options.now, status="empty"):
-                report.counts["empty"] += 1
-                log.info(
-                    "edition %s for subscriber %s is empty: nothing sent", period, subscriber.id
-                )
-            return None
-        shown = cache.get(planned.digest).paper_keys
-        return planned if claim(conn, planned, now=options.now, keys=shown) else None
+
+    Runs in one transaction holding the subscriber's row (SQLite: the write
+    lock), so a concurrent run plans this subscriber only after this one has
+    claimed, and sees its sent log. The digest is
+    compiled before the claim so that the sent log holds exactly the papers the
+    email shows (past the size budget, the rest are only counted)."""
+    try:
+        with engine.begin() as conn:
+            lock_subscriber(conn, subscriber.id)
+            return _plan_and_claim_locked(conn, planner, cache, subscriber, options, report)
+    except IntegrityError:
+        # Only a stale plan can collide with the sent log; the next run replans.
+        log.warning("subscriber %s: edition changed under us; skipped this run", subscriber.id)
+        return None
+
+
+def _plan_and_claim_locked(conn, planner, cache, subscriber, options, report) -> Planned | None:
+    period = due_period(
+        conn, subscriber, options.now, on_date=options.on_date, force_hour=options.force_hour
+    )
+    if period is None:
+        return None
+    previous, sent = history(conn, subscriber.id)
+    planned = planner.plan(subscriber, period, previous_claim=previous, sent=sent)
+    if options.dry_run:
+        report.counts["would-send"] += 1
+        report.planned.append(planned)
+        return None
+    lease = {"now": options.now, "leased_at": options.clock()}
+    if planned.empty and not options.send_empty:
+        if claim(conn, planned, status="empty", **lease):
+            report.counts["empty"] += 1
+            log.info("edition %s for subscriber %s is empty: nothing sent", period, subscriber.id)
+        return None
+    shown = cache.get(planned.digest).paper_keys
+    return planned if claim(conn, planned, keys=shown, **lease) else None

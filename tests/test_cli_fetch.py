@@ -107,7 +107,8 @@ def test_it_fetches_the_bundled_sample_listings_through_the_production_path(data
         server.script("/rss", Reply(200, samples.joinpath("arxiv-2026-11-20.xml").read_bytes()))
         server.script("/hf", Reply(200, samples.joinpath("hf-2026-11-20.json").read_bytes()))
         config = write_config(
-            tmp_path, [("arxiv", "arxiv-rss", server.url("/rss")), ("hf", "hf-daily", server.url("/hf"))]
+            tmp_path,
+            [("arxiv", "arxiv-rss", server.url("/rss")), ("hf", "hf-daily", server.url("/hf"))],
         )
         result = fetch(database_url, config, "--date", "2026-11-20")
         assert server.requests_to("/hf")[0].param("date") == "2026-11-20"

@@ -49,6 +49,8 @@ def preview(
     """
     if bool(email) == bool(topic):
         raise UserError("give either --email or --topic")
+    if date and not email:
+        raise UserError("--date works with --email (an edition already sent to them)")
     if fmt not in FORMATS:
         raise UserError(f"--format: must be one of {', '.join(FORMATS)}")
     rt = runtime()

@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -25,25 +25,43 @@ class SchemaError(Exception):
     """The database is missing, unreachable or not at the current schema."""
 
 
+BAD_URL = (
+    "DIGEST_DATABASE_URL is not a usable database URL "
+    "(expected sqlite:///path/to/file.db or postgresql://user@host:5432/dbname)"
+)
+
+
 def open_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise SchemaError(f"DIGEST_DATABASE_URL is not a database URL: {url!r}") from None
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(parsed, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(parsed, pool_pre_ping=True)
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        if parsed.get_backend_name() == "sqlite":
+            engine = create_engine(parsed, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_connect)
+            event.listen(engine, "begin", _sqlite_begin)
+            return engine
+        return create_engine(parsed, pool_pre_ping=True)
+    except (ArgumentError, ValueError, NoSuchModuleError, ImportError):
+        # Never echo the URL: it may carry a password.
+        raise SchemaError(BAD_URL) from None
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN (pysqlite's own would be deferred).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+def _sqlite_begin(conn) -> None:
+    # IMMEDIATE takes the write lock at BEGIN (waiting up to the busy timeout).
+    # A deferred transaction that reads and then writes fails at once with
+    # "database is locked" when another writer got in between, and our
+    # transactions are short read-then-write units (claims, merges).
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -157,9 +157,15 @@ editions = Table(
     Column("period", String(16), nullable=False),
     # pending -> sending -> sent | failed | unknown; "empty" when nothing was sent.
     Column("status", String(16), nullable=False),
+    # The moment the edition's candidates were taken (the run's start): the
+    # cutoff the next edition of this subscriber counts from.
     Column("claimed_at", UTCDateTime, nullable=False),
+    # Wall-clock time of the claim itself: how stale a pending claim is.
+    Column("leased_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
     Column("paper_count", Integer, nullable=False, default=0),
+    # What the email showed: [{"slug", "title", "entries": [[key, reason], ...]}].
+    Column("sections", JSON),
     Column("rendering_key", String(64)),
     Column("message_id", String(256)),
     Column("mailer", String(16)),

@@ -34,12 +34,20 @@ def claim_edition(
     paper_keys: Iterable[str],
     *,
     now: datetime,
+    leased_at: datetime,
     status: str = "pending",
     rendering_key: str | None = None,
+    sections: list | None = None,
 ) -> int | None:
     """Claim (subscriber, period) and record its papers as sent, atomically with
     the caller's transaction. Returns the edition id, or None when the period
-    was already claimed (by this run or another)."""
+    was already claimed (by this run or another).
+
+    `now` is when the edition's candidates were taken (the next edition counts
+    from it); `leased_at` is the wall-clock time of the claim, which tells a
+    claim left by a dead run from one still in progress. A paper already in the
+    sent log makes the insert fail: the caller's plan was made from a stale read,
+    and sending it would send a paper twice."""
     keys = list(dict.fromkeys(paper_keys))
     statement = (
         _insert(conn, editions)
@@ -48,8 +56,10 @@ def claim_edition(
             period=period,
             status=status,
             claimed_at=now,
+            leased_at=leased_at,
             paper_count=len(keys),
             rendering_key=rendering_key,
+            sections=sections,
         )
         .on_conflict_do_nothing(index_elements=["subscriber_id", "period"])
         .returning(editions.c.id)
@@ -67,7 +77,7 @@ def claim_edition(
             }
             for k in keys
         ]
-        conn.execute(_insert(conn, sent_log).on_conflict_do_nothing(), rows)
+        conn.execute(sent_log.insert(), rows)
     return edition_id
 
 
@@ -128,14 +138,20 @@ def release(conn: Connection, edition_ids: Iterable[int]) -> None:
         conn.execute(delete(editions).where(editions.c.id.in_(ids)))
 
 
-def release_stale(conn: Connection, *, claimed_before: datetime) -> int:
-    """Release pending editions left by a run that died before sending them."""
-    query = select(editions.c.id).where(
-        editions.c.status == "pending", editions.c.claimed_at < claimed_before
-    )
-    ids = list(conn.execute(query).scalars())
+def release_stale(conn: Connection, *, leased_before: datetime) -> tuple[int, int]:
+    """Tidy editions left by a run that died. Pending ones (never handed to a
+    mailer) are released so the next run sends them; ones left "sending" may
+    have gone out and become "unknown". Returns (released, made unknown)."""
+    stale = editions.c.leased_at < leased_before
+    pending = select(editions.c.id).where(editions.c.status == "pending", stale)
+    ids = list(conn.execute(pending).scalars())
     release(conn, ids)
-    return len(ids)
+    interrupted = conn.execute(
+        update(editions)
+        .where(editions.c.status == "sending", stale)
+        .values(status="unknown", error="the sending run was interrupted")
+    ).rowcount
+    return len(ids), interrupted
 
 
 def prune_sent_log(conn: Connection, *, before: datetime) -> int:

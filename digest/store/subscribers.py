@@ -133,6 +133,14 @@ def get_subscriber(conn: Connection, email: str) -> Subscriber | None:
     return from_row(row) if row else None
 
 
+def lock_subscriber(conn: Connection, subscriber_id: int) -> None:
+    """Hold the subscriber's row until the transaction ends, so two runs plan
+    and claim their editions one after the other (a no-op on SQLite, whose
+    claim transactions lock the whole database)."""
+    query = select(subscribers.c.id).where(subscribers.c.id == subscriber_id).with_for_update()
+    conn.execute(query)
+
+
 def get_subscriber_by_id(conn: Connection, subscriber_id: int) -> Subscriber | None:
     row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
     return from_row(row) if row else None
