@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
 
@@ -97,16 +98,16 @@ class Settings(BaseSettings):
     sendgrid_host: str = Field(default="https://api.sendgrid.com", pattern=r"^https?://")
     sendgrid_webhook_key: str | None = None
     smtp_url: SecretStr | None = None
-    base_url: str = Field(default="http://localhost:8000", pattern=r"^https?://[^\s/]+")
+    base_url: str = Field(default="http://localhost:8000", pattern=r"^https?://[^\s/]+(/\S*)?$")
     secret_key: SecretStr | None = None
     sender: str = "Trending Papers <digest@localhost>"
     postal_address: str | None = None
     contact: str | None = None
     hf_token: SecretStr | None = None
-    send_rate: float = Field(default=0, ge=0)
+    send_rate: float = Field(default=0, ge=0, le=1_000_000)
     send_empty: bool = False
-    retention_days: int = Field(default=365, ge=1)
-    misfire_grace_hours: float = Field(default=6, gt=0)
+    retention_days: int = Field(default=365, ge=1, le=36500)
+    misfire_grace_hours: float = Field(default=6, gt=0, le=24 * 365)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     sources: list[SourceConfig] = Field(default_factory=lambda: list(DEFAULT_SOURCES))
@@ -120,6 +121,18 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("sender")
+    @classmethod
+    def _one_address(cls, value: str) -> str:
+        _, address = parseaddr(value)
+        local, _, domain = address.rpartition("@")
+        if "\r" in value or "\n" in value or not (local and domain) or not address.isascii():
+            raise ValueError(
+                "must be one address like 'Trending Papers <digest@example.org>' "
+                "(an international domain in its xn-- form)"
+            )
+        return value
 
     @field_validator("base_url")
     @classmethod
@@ -181,8 +194,10 @@ def _read_toml(file: Path) -> dict[str, object]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file {file} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {file} is not valid UTF-8 TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror or exc}") from None
 
 
 def _env_values(environ: Mapping[str, str]):
@@ -207,7 +222,7 @@ def _describe(exc: ValidationError, origin: Mapping[str, str]) -> str:
         where = f"sources[{int(loc[1]) + 1}]" + "".join(f".{p}" for p in loc[2:])
     else:
         where = origin.get(top, top) + "".join(f".{p}" for p in loc[1:])
-    message = error["msg"]
+    message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "literal_error":
         message = "must be one of " + error["ctx"]["expected"].replace("'", "")
     elif error["type"] == "extra_forbidden":

@@ -8,6 +8,7 @@ either the whole listing or none of it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -18,6 +19,8 @@ from digest.http import Fetcher, FetchError
 from digest.sources import FetchState, SourceError, SourceResult, fetch_source
 from digest.store.fetch_state import load_state, record_attempt
 from digest.store.papers import upsert_papers
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -87,17 +90,20 @@ def fetch_one(
         result = fetch_source(
             source, fetcher, state, listing_date=listing_date, now=now, hf_token=hf_token
         )
+        # Stamp papers when they are stored, not when the fetch began: a send that
+        # claims in between must not count them as already seen.
+        stored_at = max(now, datetime.now(UTC))
+        store_result(
+            engine, source.name, result, report, now=stored_at, keep_validators=listing_date is None
+        )
     except (SourceError, FetchError) as exc:
         report.error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - one source's bug must not stop the others
+        log.exception("source %s failed unexpectedly", source.name)
+        report.error = f"{source.name}: unexpected {type(exc).__name__}: {exc}"
+    if report.error:
         with engine.begin() as conn:
             record_attempt(conn, source.name, now=now, error=report.error, report=report.as_dict())
-        return report
-    # Stamp papers when they are stored, not when the fetch began: a send that
-    # claims in between must not count them as already seen.
-    stored_at = max(now, datetime.now(UTC))
-    store_result(
-        engine, source.name, result, report, now=stored_at, keep_validators=listing_date is None
-    )
     return report
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Collection, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from digest.preferences import WEEKDAYS, Preferences
@@ -26,12 +26,16 @@ from digest.subscriber_input import (
 @dataclass(frozen=True)
 class ImportRow:
     """One accepted CSV row. `confirmed` is None when the file leaves it empty or
-    has no such column, so the caller decides what an unspecified status means."""
+    has no such column, so the caller decides what an unspecified status means.
+    `prefs` are the row's settings over the defaults (for a new subscriber);
+    `options` are only the columns the file has, to apply over an existing
+    subscriber's settings so that a partial file changes only what it names."""
 
     line: int
     email: str
     prefs: Preferences
     confirmed: bool | None
+    options: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 def read_csv(
@@ -117,7 +121,7 @@ def _read_row(
     email = normalize_email(values.pop("email", ""))
     confirmed = parse_bool(values.pop("confirmed", None))
     prefs = apply_options(Preferences(), values, known_slugs)
-    return ImportRow(line, email, prefs, confirmed)
+    return ImportRow(line, email, prefs, confirmed, values)
 
 
 def _header_problem(columns: list[str]) -> str | None:

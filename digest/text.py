@@ -20,7 +20,9 @@ MAX_URL = 2000
 MAX_KEYWORD = 100
 MAX_KEYWORDS = 50
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters, line/paragraph separators, and lone surrogates (valid in
+# JSON as "\ud800", but not encodable: they would crash the database driver).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _SPACES = re.compile(r"\s+")
 # A tag starts with a letter, "/", "!" or "?": "n < 10 and m > 5" is maths, not a tag.
 _TAGS = re.compile(r"<(?=[A-Za-z/!?])[^<>]{0,500}>")
@@ -59,7 +61,7 @@ def safe_url(url: str | None) -> str | None:
     if not url:
         return None
     url = str(url).strip()
-    if not re.match(r"^https?://[^\s\"'<>\x00-\x1f\x7f]+$", url, re.IGNORECASE):
+    if not re.match(r"^https?://[^\s\"'<>\x00-\x1f\x7f\ud800-\udfff]+$", url, re.IGNORECASE):
         return None
     return url[:MAX_URL]
 

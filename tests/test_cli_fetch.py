@@ -121,3 +121,28 @@ def test_it_fetches_the_bundled_sample_listings_through_the_production_path(data
     engine.dispose()
     both = [p for p in papers.values() if p.sources == ["arxiv", "hf"]]
     assert both and all(p.upvotes is not None and p.categories for p in both)
+
+
+def test_it_stores_feed_text_with_lone_surrogates_as_inert_text(database_url, tmp_path):
+    bad = "\\ud800"  # valid JSON, not encodable as UTF-8
+    item = (
+        '{"paper": {"id": "2611.19999", "title": "T' + bad + 'itle", "summary": "Sum' + bad + '",'
+        ' "authors": [{"name": "A' + bad + '"}], "upvotes": 3, "ai_keywords": ["k' + bad + '"],'
+        ' "githubRepo": "https://github.com/x/y' + bad + '"}, "numComments": 1}'
+    )
+    with FakeHTTPServer() as server:
+        server.script("/hf", Reply(200, f"[{item}]".encode()))
+        server.script("/rss", Reply(200, feed("arxiv_rss_2024.xml")))
+        config = write_config(
+            tmp_path,
+            [("hf", "hf-daily", server.url("/hf")), ("arxiv", "arxiv-rss", server.url("/rss"))],
+        )
+        result = fetch(database_url, config)
+    assert result.exit_code == 0, result.stderr
+    engine = open_engine(database_url)
+    with engine.begin() as conn:
+        papers = {p.key: p for p in list_papers(conn)}
+    engine.dispose()
+    stored = papers["2611.19999"]
+    assert stored.title == "T itle" and stored.authors == ["A"] and stored.code_url is None
+    assert "2411.10001" in papers

@@ -114,3 +114,46 @@ def test_it_refuses_commands_until_the_database_is_initialised(tmp_path):
     assert run_digest(["init"], env).exit_code == 0
     assert run_digest(["subscribers", "list"], env).exit_code == 0
     assert "up to date" in run_digest(["init"], env).stdout
+
+
+def test_a_partial_import_changes_only_the_columns_it_has(database_url, tmp_path):
+    env = env_for(database_url, tmp_path)
+    args = [
+        "subscribers",
+        "add",
+        "ada@example.org",
+        "--topic",
+        "nlp:5:10",
+        "--keywords",
+        "diffusion",
+    ]
+    args += ["--frequency", "weekly", "--timezone", "Europe/Berlin", "--confirmed"]
+    assert run_digest(args, env).exit_code == 0
+    partial = tmp_path / "hours.csv"
+    partial.write_text("email,hour\nada@example.org,9\n")
+    result = run_digest(["subscribers", "import", str(partial)], env)
+    assert result.exit_code == 0, result.stderr
+    sub = listed(env)["ada@example.org"]
+    assert sub["hour"] == 9 and sub["status"] == "active"
+    assert sub["topics"] == ["nlp:5:10"] and sub["keywords"] == ["diffusion"]
+    assert (sub["frequency"], sub["timezone"]) == ("weekly", "Europe/Berlin")
+
+
+def test_nobody_who_left_is_reactivated_without_opt_in(database_url, tmp_path):
+    from digest.db.engine import open_engine
+    from digest.store.subscribers import get_subscriber, update_subscriber
+
+    env = env_for(database_url, tmp_path)
+    assert run_digest(["subscribers", "add", "gone@example.org", "--confirmed"], env).exit_code == 0
+    engine = open_engine(database_url)
+    with engine.begin() as conn:
+        sub = get_subscriber(conn, "gone@example.org")
+        update_subscriber(conn, sub.id, sub.prefs, status="unsubscribed", now=sub.created_at)
+    engine.dispose()
+    again = run_digest(["subscribers", "set", "gone@example.org", "--confirmed"], env)
+    assert again.exit_code == 1 and "double opt-in" in again.stderr
+    sheet = tmp_path / "back.csv"
+    sheet.write_text("email,confirmed\ngone@example.org,true\n")
+    imported = run_digest(["subscribers", "import", str(sheet)], env)
+    assert imported.exit_code == 1 and "back.csv:2:" in imported.stderr
+    assert listed(env)["gone@example.org"]["status"] == "unsubscribed"

@@ -51,6 +51,13 @@ def test_it_reads_secrets_from_files(tmp_path):
         ({"DIGEST_BASE_URL": "ftp://x"}, "DIGEST_BASE_URL: must be an http:// or https:// URL"),
         ({"DIGEST_RETENTION_DAYS": "0"}, "DIGEST_RETENTION_DAYS:"),
         ({"DIGEST_LOG_FORMAT": "xml"}, "DIGEST_LOG_FORMAT: must be one of text or json"),
+        (
+            {"DIGEST_FROM": "Lab <lab@example.org>\nBcc: x@example.org"},
+            "DIGEST_FROM: must be one address",
+        ),
+        ({"DIGEST_FROM": "digest@exämple.org"}, "DIGEST_FROM: must be one address"),
+        ({"DIGEST_BASE_URL": "https://example.org/a b"}, "DIGEST_BASE_URL: must be an http"),
+        ({"DIGEST_RETENTION_DAYS": "99999999999"}, "DIGEST_RETENTION_DAYS:"),
     ],
 )
 def test_it_names_the_bad_key_and_what_is_allowed(environ, expected):
@@ -89,3 +96,12 @@ def test_it_rejects_unknown_keys(tmp_path):
 def test_it_loads_the_example_config():
     settings = load_settings(ROOT / "deploy" / "digest.example.toml", environ={})
     assert [s.name for s in settings.sources] == ["arxiv", "hf"]
+
+
+def test_it_explains_an_unreadable_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_settings(tmp_path, environ={})
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(b'from = "caf\xe9 <a@example.org>"\n')
+    with pytest.raises(ConfigError, match="not valid UTF-8 TOML"):
+        load_settings(latin, environ={})

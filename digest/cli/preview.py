@@ -85,7 +85,10 @@ def preview(
     if output is None:
         sys.stdout.buffer.write(data)
         return
-    output.write_bytes(data)
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise UserError(f"--output: cannot write {output}: {exc.strerror or exc}") from None
     err_console.print(f"Wrote {output}", markup=False)
     if open_:
         webbrowser.open(output.resolve().as_uri())

@@ -39,7 +39,7 @@ app.add_typer(subscribers_app, name="subscribers")
 
 SUPPRESSED = (
     "this address unsubscribed or bounced before; it can come back only through a new "
-    "double opt-in (add it without --confirmed)"
+    "double opt-in (not with --confirmed)"
 )
 TOPIC_HELP = "Topic slug, optionally SLUG:MAX[:MIN_UPVOTES] (repeatable; see `digest topics list`)."
 
@@ -114,8 +114,8 @@ def add(
     rt = runtime()
     try:
         with rt.engine.begin() as conn:
-            if confirmed and is_suppressed(conn, address):
-                raise UserError(SUPPRESSED)
+            if confirmed:
+                _check_may_activate(conn, address, None, "--confirmed")
             sid = add_subscriber(
                 conn, address, prefs, status="active" if confirmed else "pending", now=utcnow()
             )
@@ -171,6 +171,8 @@ def set_(
         if sub is None:
             raise UserError(f"no subscriber {address}")
         prefs = apply_options(sub.prefs, options, load_catalog())
+        if confirmed and sub.status != "active":
+            _check_may_activate(conn, address, sub, "--confirmed")
         update_subscriber(conn, sub.id, prefs, status="active" if confirmed else None, now=utcnow())
     console.print(f"Updated subscriber {sub.id}: {address}.", markup=False)
 
@@ -255,27 +257,43 @@ def import_(
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {file}: {exc}") from None
     rt = runtime()
-    added = updated = 0
-    now = utcnow()
+    done = {"added": 0, "updated": 0}
+    catalog = load_catalog()
     with rt.engine.begin() as conn:
         for row in rows:
-            existing = get_subscriber(conn, row.email)
-            if existing is None:
-                if row.confirmed and is_suppressed(conn, row.email):
-                    errors.append((row.line, SUPPRESSED.replace("--confirmed", "confirmed=true")))
-                    continue
-                status = "active" if row.confirmed else "pending"
-                add_subscriber(conn, row.email, row.prefs, status=status, now=now)
-                added += 1
-            else:
-                status = "active" if row.confirmed else None
-                update_subscriber(conn, existing.id, row.prefs, status=status, now=now)
-                updated += 1
+            try:
+                done[_import_row(conn, row, catalog, utcnow())] += 1
+            except InputError as exc:
+                errors.append((row.line, str(exc)))
+    added, updated = done["added"], done["updated"]
     for line, reason in sorted(errors):
         err_console.print(f"{file}:{line}: {reason}", markup=False)
     console.print(f"Imported {added} new, updated {updated}, rejected {len(errors)}.", markup=False)
     if errors:
         raise typer.Exit(1)
+
+
+def _import_row(conn, row, catalog, now) -> str:
+    """Add or update one imported subscriber; "added" or "updated". An existing
+    subscriber keeps every setting the file has no column for."""
+    existing = get_subscriber(conn, row.email)
+    if row.confirmed:
+        _check_may_activate(conn, row.email, existing, "confirmed=true")
+    if existing is None:
+        status = "active" if row.confirmed else "pending"
+        add_subscriber(conn, row.email, row.prefs, status=status, now=now)
+        return "added"
+    prefs = apply_options(existing.prefs, row.options, catalog)
+    status = "active" if row.confirmed else None
+    update_subscriber(conn, existing.id, prefs, status=status, now=now)
+    return "updated"
+
+
+def _check_may_activate(conn, address: str, existing, option: str) -> None:
+    """People who unsubscribed or bounced come back only through double opt-in."""
+    left = existing is not None and existing.status in ("unsubscribed", "suppressed")
+    if left or is_suppressed(conn, address):
+        raise InputError(SUPPRESSED.replace("--confirmed", option))
 
 
 @subscribers_app.command("export")
@@ -296,6 +314,9 @@ def export(
     if output is None:
         write_csv(sys.stdout, rows)
         return
-    with open(output, "w", newline="", encoding="utf-8") as fh:
-        write_csv(fh, rows)
+    try:
+        with open(output, "w", newline="", encoding="utf-8") as fh:
+            write_csv(fh, rows)
+    except OSError as exc:
+        raise UserError(f"--output: cannot write {output}: {exc.strerror or exc}") from None
     console.print(f"Exported {len(rows)} subscribers to {output}.", markup=False)

@@ -35,12 +35,12 @@ class OutboxMailer:
             raise MailError(f"cannot create the outbox {self.directory}: {exc}") from exc
         outcomes = []
         for message in batch:
-            email = build_email(message, self.sender, date=self.clock())
             path = self.directory / self.filename(message)
             try:
+                email = build_email(message, self.sender, date=self.clock())
                 write_atomically(path, email_bytes(email))
-            except OSError as exc:
-                outcomes.append(Outcome("released", error=f"cannot write {path}: {exc}"))
+            except (OSError, ValueError) as exc:
+                outcomes.append(Outcome("released", error=f"cannot write {path.name}: {exc}"))
                 continue
             outcomes.append(Outcome("sent", message_id=email["Message-ID"]))
         return outcomes
