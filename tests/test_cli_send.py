@@ -68,7 +68,10 @@ def test_it_explains_bad_preview_and_send_arguments(database_url, tmp_path):
         (["send", "--date", "yesterday"], "--date: expected a date"),
         (["send", "--only", "nobody@example.org"], "no subscriber"),
         (["preview", "--topic", "nlp", "--date", "2026-11-19"], "--date works with --email"),
-        (["preview", "--topic", "computer-vision", "-o", str(tmp_path / "no" / "x.html")], "--output"),
+        (
+            ["preview", "--topic", "computer-vision", "-o", str(tmp_path / "no" / "x.html")],
+            "--output",
+        ),
         (["subscribers", "export", "-o", str(tmp_path)], "--output"),
     ]:
         result = run_digest(args, env)

@@ -286,7 +286,8 @@ def test_it_reads_api_entries_with_multiline_titles_and_versions(server, fetcher
     assert v2.authors == ["Yann LeCun", "Yoshua Bengio", "Geoffrey Hinton"]
     assert v2.published_at == datetime(2024, 11, 2, 9, tzinfo=UTC)
     assert v2.updated_at == datetime(2024, 11, 15, 17, 20, 1, tzinfo=UTC)
-    assert v2.available_at is None and v3.available_at is None
+    # An undated backfill dates each paper by its first version, whatever its version now.
+    assert v2.available_at == v2.published_at and v3.available_at == v3.published_at
     assert v1.available_at == v1.published_at == datetime(2024, 11, 8, 12, tzinfo=UTC)
     assert v1.primary_category == "cs.CV" and v1.categories == ["cs.CV", "cs.LG"]
     assert v2.pdf_url == "https://arxiv.org/pdf/2411.01234v2"
@@ -296,16 +297,34 @@ def test_it_reads_api_entries_with_multiline_titles_and_versions(server, fetcher
     assert (query.param("start"), query.param("max_results")) == ("0", "100")
 
 
-def test_it_narrows_an_api_query_to_the_listing_date(server, fetcher):
+def test_it_narrows_an_api_query_to_what_was_announced_on_the_listing_date(server, fetcher):
     server.script("/api/query", Reply(200, feed("arxiv_api_empty.xml")))
     cfg = api_source(server, query="abs:diffusion")
 
     result = fetch_source(cfg, fetcher, FetchState(), date(2024, 11, 15), NOW)
 
     assert result.papers == [] and result.fetched == 0
+    # Friday's listing: submitted Wednesday 14:00 to Thursday 14:00 US Eastern (EST = UTC-5).
     assert server.requests[0].param("search_query") == (
-        "(abs:diffusion) AND submittedDate:[202411150000 TO 202411152359]"
+        "(abs:diffusion) AND submittedDate:[202411131900 TO 202411141900]"
     )
+
+
+def test_it_spans_the_weekend_for_a_monday_listing_and_dates_papers_by_it():
+    from digest.sources.arxiv_api import announcement_window, parse
+
+    start, end = announcement_window(date(2024, 11, 18))  # a Monday
+    assert (start, end) == (
+        datetime(2024, 11, 14, 19, tzinfo=UTC),
+        datetime(2024, 11, 15, 19, tzinfo=UTC),
+    )
+    tuesday = announcement_window(date(2024, 11, 19))
+    assert tuesday == (
+        datetime(2024, 11, 15, 19, tzinfo=UTC),
+        datetime(2024, 11, 18, 19, tzinfo=UTC),
+    )
+    papers, _, _ = parse(feed("arxiv_api_query.xml"), "backfill", date(2024, 11, 18))
+    assert {p.available_at for p in papers} == {datetime(2024, 11, 18, 5, tzinfo=UTC)}
 
 
 def test_it_fetches_api_ids(server, fetcher):

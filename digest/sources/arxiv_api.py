@@ -1,16 +1,19 @@
 """The arXiv API (export.arxiv.org/api/query, Atom): searches and backfills.
 
-A search is built from `cfg.query` or `cfg.categories`, narrowed to one
-submission date when a listing date is given; `cfg.ids` fetches given papers.
-Results are paged. Each paper keeps the dates the API states for it, never the
-fetch time.
+A search is built from `cfg.query` or `cfg.categories`, narrowed to the
+submissions announced on a listing date when one is given (arXiv announces at
+20:00 US Eastern what was submitted before the 14:00 cutoff of the previous
+weekday); `cfg.ids` fetches given papers. Results are paged. Each paper keeps
+the dates the API states for it, never the fetch time: its announcement date
+when the search named one, else its first version's date.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from digest.config import SourceConfig
 from digest.http import Fetcher
@@ -45,26 +48,56 @@ class Page:
     total: int | None
 
 
+EASTERN = ZoneInfo("America/New_York")
+CUTOFF = time(14, 0)  # arXiv's daily submission deadline, US Eastern
+
+
+def announcement_window(announced: date) -> tuple[datetime, datetime]:
+    """The UTC submission window arXiv announced on `announced` (a weekday, US
+    Eastern): from the cutoff two weekdays before to the cutoff on the weekday
+    before. Holidays are not modelled (a listing after one spans more days)."""
+    end_day = _previous_weekday(announced)
+    start_day = _previous_weekday(end_day)
+    start = datetime.combine(start_day, CUTOFF, EASTERN).astimezone(UTC)
+    end = datetime.combine(end_day, CUTOFF, EASTERN).astimezone(UTC)
+    return start, end
+
+
+def announced_at(announced: date) -> datetime:
+    """The announcement moment of a listing date: midnight US Eastern, as arXiv RSS dates it."""
+    return datetime.combine(announced, time(0, 0), EASTERN).astimezone(UTC)
+
+
+def _previous_weekday(day: date) -> date:
+    day -= timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day
+
+
 def search_query(cfg: SourceConfig, listing_date: date | None) -> str | None:
     """The `search_query` for `cfg`: its query, else its categories OR-ed, and
-    with `listing_date` only papers submitted that day (arXiv's submittedDate)."""
+    with `listing_date` only the submissions announced that day."""
     terms = cfg.query or " OR ".join(f"cat:{c}" for c in cfg.categories)
     if not terms:
         return None
     if listing_date is None:
         return terms
-    day = listing_date.strftime("%Y%m%d")
-    return f"({terms}) AND submittedDate:[{day}0000 TO {day}2359]"
+    start, end = (moment.strftime("%Y%m%d%H%M") for moment in announcement_window(listing_date))
+    return f"({terms}) AND submittedDate:[{start} TO {end}]"
 
 
-def parse(data: bytes, source_name: str) -> tuple[list[Paper], list[str], int]:
+def parse(
+    data: bytes, source_name: str, announced: date | None = None
+) -> tuple[list[Paper], list[str], int]:
     """(papers, skipped reasons, entries fetched) from one API response;
-    raises `SourceError` for a non-feed or the API's error entry."""
-    page = parse_page(data, source_name)
+    raises `SourceError` for a non-feed or the API's error entry. `announced`
+    is the listing date the search asked for, which becomes `available_at`."""
+    page = parse_page(data, source_name, announced)
     return page.papers, page.skipped, page.fetched
 
 
-def parse_page(data: bytes, source_name: str) -> Page:
+def parse_page(data: bytes, source_name: str, announced: date | None = None) -> Page:
     feed = read_feed(data, source_name)
     for entry in feed.entries:
         ident = entry.get("id") or ""
@@ -77,7 +110,7 @@ def parse_page(data: bytes, source_name: str) -> Page:
     def label(index: int, entry: Any) -> str:
         return item_label(index, entry.get("id"), entry.get("title"))
 
-    papers, skipped = parse_items(feed.entries, lambda e: _paper(e, source_name), label)
+    papers, skipped = parse_items(feed.entries, lambda e: _paper(e, source_name, announced), label)
     total = str(feed.channel.get("opensearch_totalresults") or "").strip()
     return Page(
         papers=papers,
@@ -87,7 +120,7 @@ def parse_page(data: bytes, source_name: str) -> Page:
     )
 
 
-def _paper(entry: Any, source: str) -> Paper:
+def _paper(entry: Any, source: str, announced: date | None) -> Paper:
     found = parse_arxiv_id(entry.get("id") or "")
     if found is None:
         raise Skip("no arXiv id in its id")
@@ -113,9 +146,10 @@ def _paper(entry: Any, source: str) -> Paper:
         doi=one_line(entry.get("arxiv_doi"), 200) or None,
         published_at=published,
         updated_at=entry_date(entry, "updated"),
-        # A first version's own date is its submission; later versions leave
-        # the announcement date to whichever source saw it.
-        available_at=published if version == 1 else None,
+        # The paper's own date: its announcement when the search named the
+        # listing day, else its first version (never the fetch time). The API
+        # does not say new from replaced; merge keeps an earlier announcement.
+        available_at=announced_at(announced) if announced else published,
         abs_url=arxiv_abs_url(base),
         pdf_url=_https(safe_url(pdf)),
         sources=[source],
@@ -154,7 +188,7 @@ def fetch(
         if cfg.ids:
             params["id_list"] = ",".join(cfg.ids)
         response = get(fetcher, cfg.name, cfg.url, params=params, headers={"Accept": FEED_ACCEPT})
-        page = parse_page(response.content, cfg.name)
+        page = parse_page(response.content, cfg.name, listing_date if query else None)
         fetched += page.fetched
         papers += page.papers
         skipped += page.skipped
