@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from digest.db.engine import open_engine, upgrade
 from digest.db.schema import metadata
+from tests.fakes.http_server import FakeHTTPServer
 
 PG_URL = os.environ.get("DIGEST_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgresql"]
@@ -78,3 +79,16 @@ def engine(database_url):
 def worker_id(request):
     """xdist's worker id, or "main" when running without xdist."""
     return getattr(request.config, "workerinput", {}).get("workerid", "main")
+
+
+@pytest.fixture
+def server():
+    """A scripted HTTP server on loopback (see tests/fakes/http_server.py)."""
+    with FakeHTTPServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def waits() -> list[float]:
+    """What a Fetcher built with `sleep=waits.append` would have slept."""
+    return []

@@ -5,13 +5,8 @@ from pathlib import Path
 from digest.db.engine import open_engine
 from digest.store.papers import list_papers
 from tests.cli_helpers import run_digest
+from tests.fakes.feeds import feed
 from tests.fakes.http_server import FakeHTTPServer, Reply
-
-FEEDS = Path(__file__).parent / "fixtures" / "feeds"
-
-
-def feed(name: str) -> bytes:
-    return (FEEDS / name).read_bytes()
 
 
 def write_config(tmp_path, sources: list[tuple[str, str, str]]) -> Path:

@@ -11,20 +11,9 @@ import pytest
 
 import digest
 from digest.http import Fetcher, FetchError, retry_after_seconds, user_agent_for
-from tests.fakes.http_server import FakeHTTPServer, Reply
+from tests.fakes.http_server import Reply
 
 UA = user_agent_for("ops@example.org")
-
-
-@pytest.fixture
-def server():
-    with FakeHTTPServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def waits() -> list[float]:
-    return []
 
 
 @pytest.fixture

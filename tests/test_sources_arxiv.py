@@ -4,7 +4,6 @@ fixture feeds served over loopback HTTP."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 
@@ -13,26 +12,11 @@ from digest.http import Fetcher, user_agent_for
 from digest.sources import FetchState, SourceError, fetch_source
 from digest.sources.base import EMPTY_LISTING_NOTE
 from digest.text import MAX_ABSTRACT
+from tests.fakes.feeds import FEEDS, feed
 from tests.fakes.http_server import FakeHTTPServer, Reply
 
-FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 NOW = datetime(2024, 11, 18, 14, 0, tzinfo=UTC)
 ANNOUNCED = datetime(2024, 11, 18, 5, 0, tzinfo=UTC)  # midnight US Eastern
-
-
-def feed(name: str) -> bytes:
-    return (FEEDS / name).read_bytes()
-
-
-@pytest.fixture
-def server():
-    with FakeHTTPServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def waits() -> list[float]:
-    return []
 
 
 @pytest.fixture

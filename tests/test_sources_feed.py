@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from digest.config import SOURCE_KINDS, SourceConfig
 from digest.http import Fetcher
 from digest.sources import KINDS, FetchState, SourceError, fetch_source
-from tests.fakes.http_server import FakeHTTPServer, Reply
+from tests.fakes.feeds import FEEDS
+from tests.fakes.http_server import Reply
 
-FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 NOW = datetime(2024, 11, 18, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def server():
-    with FakeHTTPServer() as fake:
-        yield fake
 
 
 @pytest.fixture

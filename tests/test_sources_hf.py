@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 
 from digest.config import SourceConfig
 from digest.http import Fetcher
 from digest.sources import FetchState, SourceError, fetch_source
+from tests.fakes.feeds import feed
 from tests.fakes.http_server import FakeHTTPServer, Reply
 
-FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 NOW = datetime(2024, 11, 18, 23, 30, tzinfo=UTC)
 PATH = "/api/daily_papers"
-
-
-def feed(name: str) -> bytes:
-    return (FEEDS / name).read_bytes()
-
-
-@pytest.fixture
-def server():
-    with FakeHTTPServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def waits() -> list[float]:
-    return []
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -41,74 +42,70 @@ SUPPRESSED = (
     "this address unsubscribed or bounced before; it can come back only through a new "
     "double opt-in (not with --confirmed)"
 )
-TOPIC_HELP = "Topic slug, optionally SLUG:MAX[:MIN_UPVOTES] (repeatable; see `digest topics list`)."
+# The preference options shared by `add` and `set` (and named like the CSV columns).
+Email = Annotated[str, typer.Argument(help="The subscriber's address.")]
+Topics = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--topic",
+        help="Topic slug, optionally SLUG:MAX[:MIN_UPVOTES] (repeatable; see `digest topics "
+        "list`). `set` replaces the topics.",
+    ),
+]
+Keywords = Annotated[
+    str | None, typer.Option(help='Keywords and phrases, e.g. "diffusion; scaling laws".')
+]
+Categories = Annotated[str | None, typer.Option(help='arXiv categories, e.g. "cs.CV; cs.RO".')]
+Authors = Annotated[str | None, typer.Option(help='Author names, e.g. "A. Name; B. Name".')]
+Mute = Annotated[str | None, typer.Option(help='Keywords that exclude a paper; "" clears a list.')]
+Frequency = Annotated[str | None, typer.Option(help="daily or weekly.")]
+Weekday = Annotated[str | None, typer.Option(help="Weekly delivery day: mon..sun.")]
+Timezone = Annotated[str | None, typer.Option(help="IANA timezone, e.g. Europe/Berlin.")]
+Hour = Annotated[int | None, typer.Option(help="Local delivery hour, 0-23.")]
+MaxPapers = Annotated[int | None, typer.Option(help="At most this many papers per digest.")]
+Format = Annotated[str | None, typer.Option("--format", help="html or text.")]
+CrossLists = Annotated[
+    bool | None,
+    typer.Option("--cross-lists/--no-cross-lists", help="Include cross-listed papers."),
+]
+MinUpvotes = Annotated[int | None, typer.Option(help="Only papers with this many upvotes or more.")]
 
 
-def _options(
-    topic, keywords, categories, authors, mute, frequency, weekday, timezone, hour,
-    max_papers, fmt, cross_lists, min_upvotes,
-) -> dict:  # fmt: skip
-    return {
-        "topics": list(topic) if topic else None,
-        "keywords": keywords,
-        "categories": categories,
-        "authors": authors,
-        "mute": mute,
-        "frequency": frequency,
-        "weekday": weekday,
-        "timezone": timezone,
-        "hour": hour,
-        "max_papers": max_papers,
-        "format": fmt,
-        "cross_lists": cross_lists,
-        "min_upvotes": min_upvotes,
-    }
+def _options(values: dict) -> dict:
+    """The preference options a command was given, keyed as `apply_options` wants."""
+    renamed = {"topic": "topics", "fmt": "format"}
+    skip = ("email", "confirmed")
+    options = {renamed.get(k, k): v for k, v in values.items() if k not in skip}
+    options["topics"] = list(options["topics"]) if options["topics"] else None
+    return options
 
 
 @subscribers_app.command("add")
 def add(
-    email: str = typer.Argument(..., help="The subscriber's address."),
-    topic: list[str] = typer.Option(None, "--topic", help=TOPIC_HELP),
-    keywords: str = typer.Option(
-        None, help='Keywords and phrases, e.g. "diffusion; scaling laws".'
-    ),
-    categories: str = typer.Option(None, help='arXiv categories, e.g. "cs.CV; cs.RO".'),
-    authors: str = typer.Option(None, help='Author names, e.g. "A. Name; B. Name".'),
-    mute: str = typer.Option(None, help="Keywords that exclude a paper."),
-    frequency: str = typer.Option(None, help="daily or weekly."),
-    weekday: str = typer.Option(None, help="Weekly delivery day: mon..sun."),
-    timezone: str = typer.Option(None, help="IANA timezone, e.g. Europe/Berlin."),
-    hour: int = typer.Option(None, help="Local delivery hour, 0-23."),
-    max_papers: int = typer.Option(None, help="At most this many papers per digest."),
-    fmt: str = typer.Option(None, "--format", help="html or text."),
-    cross_lists: bool = typer.Option(
-        None, "--cross-lists/--no-cross-lists", help="Include cross-listed papers."
-    ),
-    min_upvotes: int = typer.Option(None, help="Only papers with at least this many upvotes."),
-    confirmed: bool = typer.Option(
-        False, "--confirmed", help="Active at once (skip double opt-in)."
-    ),
+    email: Email,
+    topic: Topics = None,
+    keywords: Keywords = None,
+    categories: Categories = None,
+    authors: Authors = None,
+    mute: Mute = None,
+    frequency: Frequency = None,
+    weekday: Weekday = None,
+    timezone: Timezone = None,
+    hour: Hour = None,
+    max_papers: MaxPapers = None,
+    fmt: Format = None,
+    cross_lists: CrossLists = None,
+    min_upvotes: MinUpvotes = None,
+    confirmed: Annotated[
+        bool, typer.Option("--confirmed", help="Active at once (skip double opt-in).")
+    ] = False,
 ) -> None:
     """Add a subscriber (pending until confirmed, unless --confirmed).
 
     Example: digest subscribers add ada@example.org --topic nlp:5:10 --topic robotics
     --timezone Europe/Berlin --hour 7 --confirmed
     """
-    options = _options(
-        topic,
-        keywords,
-        categories,
-        authors,
-        mute,
-        frequency,
-        weekday,
-        timezone,
-        hour,
-        max_papers,
-        fmt,
-        cross_lists,
-        min_upvotes,
-    )
+    options = _options(locals())
     address = normalize_email(email)
     prefs = apply_options(Preferences(), options, load_catalog())
     rt = runtime()
@@ -127,43 +124,30 @@ def add(
 
 @subscribers_app.command("set")
 def set_(
-    email: str = typer.Argument(..., help="The subscriber's address."),
-    topic: list[str] = typer.Option(None, "--topic", help=TOPIC_HELP + " Replaces the topics."),
-    keywords: str = typer.Option(None, help='Keywords and phrases; "" clears them.'),
-    categories: str = typer.Option(None, help='arXiv categories; "" clears them.'),
-    authors: str = typer.Option(None, help='Author names; "" clears them.'),
-    mute: str = typer.Option(None, help='Muted keywords; "" clears them.'),
-    frequency: str = typer.Option(None, help="daily or weekly."),
-    weekday: str = typer.Option(None, help="Weekly delivery day: mon..sun."),
-    timezone: str = typer.Option(None, help="IANA timezone."),
-    hour: int = typer.Option(None, help="Local delivery hour, 0-23."),
-    max_papers: int = typer.Option(None, help="At most this many papers per digest."),
-    fmt: str = typer.Option(None, "--format", help="html or text."),
-    cross_lists: bool = typer.Option(
-        None, "--cross-lists/--no-cross-lists", help="Include cross-listed papers."
-    ),
-    min_upvotes: int = typer.Option(None, help="Only papers with at least this many upvotes."),
-    confirmed: bool = typer.Option(False, "--confirmed", help="Mark the subscriber active."),
+    email: Email,
+    topic: Topics = None,
+    keywords: Keywords = None,
+    categories: Categories = None,
+    authors: Authors = None,
+    mute: Mute = None,
+    frequency: Frequency = None,
+    weekday: Weekday = None,
+    timezone: Timezone = None,
+    hour: Hour = None,
+    max_papers: MaxPapers = None,
+    fmt: Format = None,
+    cross_lists: CrossLists = None,
+    min_upvotes: MinUpvotes = None,
+    confirmed: Annotated[
+        bool, typer.Option("--confirmed", help="Mark the subscriber active.")
+    ] = False,
 ) -> None:
-    """Change a subscriber's preferences; options not given stay as they are.
+    """Change a subscriber's preferences; options not given stay as they are
+    (\"\" clears a list such as --keywords).
 
     Example: digest subscribers set ada@example.org --frequency weekly --weekday fri
     """
-    options = _options(
-        topic,
-        keywords,
-        categories,
-        authors,
-        mute,
-        frequency,
-        weekday,
-        timezone,
-        hour,
-        max_papers,
-        fmt,
-        cross_lists,
-        min_upvotes,
-    )
+    options = _options(locals())
     address = normalize_email(email)
     rt = runtime()
     with rt.engine.begin() as conn:
