@@ -28,7 +28,9 @@ def list_topics(as_json: bool = typer.Option(False, "--json", help="Print JSON."
                 "name": t.name,
                 "description": t.description,
                 "categories": list(t.categories),
+                "related_categories": list(t.related_categories),
                 "keywords": list(t.keywords),
+                "related": list(t.related),
             }
             for t in catalog.values()
         ]
