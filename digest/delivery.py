@@ -58,10 +58,11 @@ def deliver_batch(
     ids = [p.edition_id for p in batch]
     try:
         messages = render_batch(batch, cache, secret)
-    except Exception:
+    except Exception:  # noqa: BLE001 - nothing was sent: release, report, go on
+        log.exception("rendering a batch of %d editions failed; released", len(batch))
         with engine.begin() as conn:
             edition_store.release(conn, ids)
-        raise
+        return Counter(released=len(batch))
     with engine.begin() as conn:
         edition_store.set_status(conn, ids, "sending", mailer=mailer.name)
     try:

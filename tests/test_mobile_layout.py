@@ -66,7 +66,7 @@ document.getElementById("f").addEventListener("load", function () {{
         timeout=120,
     ).stdout
     match = re.search(r'id="probe">(\d+) (\d+)<', out)
-    assert match, "the probe did not report (chromium output: %r)" % out[-500:]
+    assert match, f"the probe did not report (chromium output: {out[-500:]!r})"
     return int(match[1]), int(match[2])
 
 

@@ -112,11 +112,6 @@ def sent_keys(conn: Connection, subscriber_id: int) -> set[str]:
     return set(conn.execute(query).scalars())
 
 
-def edition_keys(conn: Connection, edition_id: int) -> list[str]:
-    query = select(sent_log.c.paper_key).where(sent_log.c.edition_id == edition_id)
-    return sorted(conn.execute(query).scalars())
-
-
 def set_status(conn: Connection, edition_ids: Iterable[int], status: str, **values) -> None:
     ids = list(edition_ids)
     if ids:

@@ -141,11 +141,6 @@ def lock_subscriber(conn: Connection, subscriber_id: int) -> None:
     conn.execute(query)
 
 
-def get_subscriber_by_id(conn: Connection, subscriber_id: int) -> Subscriber | None:
-    row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
-    return from_row(row) if row else None
-
-
 def list_subscribers(conn: Connection, status: str | None = None) -> list[Subscriber]:
     query = select(subscribers).order_by(subscribers.c.id)
     if status:
