@@ -41,7 +41,7 @@ def test_it_keeps_hostile_feed_text_inert_all_the_way_to_the_email(engine, tmp_p
     (message,) = read_outbox(outbox)
     html = message.get_body(("html",)).get_content()
     text = message.get_body(("plain",)).get_content()
-    assert "<script" not in html and "onerror=alert" not in html.replace("&lt;img", "")
+    assert "<script" not in html and "<img" not in html  # feed markup never becomes markup
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "{{ 7*7 }}" in text and "49" not in message["Subject"]
     assert "javascript:" not in html

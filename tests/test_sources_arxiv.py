@@ -9,7 +9,7 @@ import pytest
 
 from digest.config import SourceConfig
 from digest.http import Fetcher, user_agent_for
-from digest.sources import FetchState, SourceError, fetch_source
+from digest.sources import FetchState, SourceError, arxiv_rss, fetch_source
 from digest.sources.base import EMPTY_LISTING_NOTE
 from digest.text import MAX_ABSTRACT
 from tests.fakes.feeds import FEEDS, feed
@@ -210,7 +210,11 @@ def test_it_stores_hostile_text_as_inert_single_lines(server, fetcher):
     script = papers["2411.30001"]
     assert script.title == "<script>alert(1)</script> Breaking {{ 7*7 }} Templates"
     assert "49" not in script.title
-    assert "onerror" not in script.abstract and "{% if true %}" in script.abstract
+    # arXiv descriptions are plain text: markup in them is kept as literal characters
+    # (rendering escapes it), exactly like the title.
+    assert (
+        script.abstract == "<img src=x onerror=alert(1)>Payload {% if true %}yes{% endif %} here."
+    )
     injected = papers["2411.30002"]
     assert injected.title == "Header Injection: yes and a second line"
     for paper in papers.values():
@@ -362,3 +366,26 @@ def test_it_needs_something_to_ask_the_api_for(server, fetcher):
     with pytest.raises(SourceError, match="needs query, categories or ids"):
         fetch_source(api_source(server), fetcher, FetchState(), None, NOW)
     assert server.requests == []
+
+
+MATHS_ITEM = """<?xml version='1.0' encoding='UTF-8'?>
+<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/" version="2.0">
+<channel><title>cs.LG updates on arXiv.org</title><link>http://rss.arxiv.org/rss/cs.LG</link>
+<description>x</description><pubDate>Mon, 18 Nov 2024 00:00:00 -0500</pubDate>
+<item><title>Bounds for n &lt; m</title><link>https://arxiv.org/abs/2411.40001</link>
+<description>arXiv:2411.40001v1 Announce Type: new
+Abstract: For all n&lt;m and m&gt;k we show $a&lt;b$, $c&gt;d$ and &lt;b&gt;bold&lt;/b&gt; stays literal.</description>
+<guid isPermaLink="false">oai:arXiv.org:2411.40001v1</guid><category>cs.LG</category>
+<arxiv:announce_type>new</arxiv:announce_type><dc:creator>The ATLAS and CMS Collaborations</dc:creator></item>
+</channel></rss>"""
+
+
+def test_it_keeps_maths_with_angle_brackets_in_abstracts_as_written():
+    papers, skipped, _ = arxiv_rss.parse(MATHS_ITEM.encode(), "arxiv", NOW)
+    assert skipped == []
+    (paper,) = papers
+    assert paper.abstract == (
+        "For all n<m and m>k we show $a<b$, $c>d$ and <b>bold</b> stays literal."
+    )
+    assert paper.title == "Bounds for n < m"
+    assert paper.authors == ["The ATLAS and CMS Collaborations"]

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 from digest.config import SourceConfig
@@ -35,6 +36,7 @@ from digest.sources.base import (
 )
 from digest.text import MAX_ABSTRACT, MAX_TITLE, author_list, one_line, strip_html
 
+ATOM = "http://www.w3.org/2005/Atom"
 # arXiv announces on US Eastern dates; a feed's date is read in that zone.
 EASTERN = ZoneInfo("America/New_York")
 # "arXiv:2411.01234v1 Announce Type: new \nAbstract: ..." (whitespace varies).
@@ -43,7 +45,8 @@ _PREAMBLE = re.compile(
     re.IGNORECASE,
 )
 # One dc:creator holds every author: "A, B, C and D" or "A, B, and C".
-_AUTHOR_SEPARATOR = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+")
+_COMMA = re.compile(r"\s*,\s*(?:and\s+)?")
+_LAST_AND = re.compile(r"\s+and\s+")
 
 
 @dataclass
@@ -68,6 +71,7 @@ def parse(data: bytes, source_name: str, now: datetime) -> tuple[list[Paper], li
 def parse_listing(data: bytes, source_name: str, now: datetime) -> Listing:
     """`parse` plus the feed's own listing date."""
     feed = read_feed(data, source_name)
+    raw = raw_descriptions(data)
     # The announcement's date: the channel's pubDate, else the first item's,
     # and only then the build time (which may fall on the evening before).
     channel_date = utc_from_struct(feed.channel.get("published_parsed"))
@@ -77,7 +81,7 @@ def parse_listing(data: bytes, source_name: str, now: datetime) -> Listing:
         channel_date = utc_from_struct(feed.channel.get("updated_parsed"))
 
     def one(entry: Any) -> Paper:
-        return _paper(entry, source_name, channel_date or now)
+        return _paper(entry, source_name, channel_date or now, raw.get(entry.get("id") or ""))
 
     def label(index: int, entry: Any) -> str:
         return item_label(index, entry.get("id"), entry.get("title"))
@@ -91,7 +95,31 @@ def parse_listing(data: bytes, source_name: str, now: datetime) -> Listing:
     )
 
 
-def _paper(entry: Any, source: str, fallback: datetime) -> Paper:
+def raw_descriptions(data: bytes) -> dict[str, str]:
+    """Item guid -> its description exactly as the XML carries it.
+
+    arXiv descriptions are plain text, but feedparser reads an RSS description
+    as HTML: the escaped maths `n&lt;m and m&gt;k` would become a tag `<m ...>`
+    and be lost. Reading the text with the standard XML parser (which fetches no
+    external entities) keeps it; a document it cannot read (truncated) gives
+    nothing, and feedparser's text is used instead."""
+    try:
+        root = ElementTree.fromstring(data)
+    except ElementTree.ParseError:
+        return {}
+    found = {}
+    for item in root.iter("item"):  # RSS 2.0
+        guid, text = item.findtext("guid"), item.findtext("description")
+        if guid and text is not None:
+            found[guid.strip()] = text
+    for entry in root.iter(f"{{{ATOM}}}entry"):  # rss.arxiv.org/atom/...
+        ident, text = entry.findtext(f"{{{ATOM}}}id"), entry.findtext(f"{{{ATOM}}}summary")
+        if ident and text is not None:
+            found[ident.strip()] = text
+    return found
+
+
+def _paper(entry: Any, source: str, fallback: datetime, raw_description: str | None) -> Paper:
     found = parse_arxiv_id(entry.get("id") or "")
     if found is None:
         raise Skip("no arXiv id in its guid")
@@ -99,7 +127,10 @@ def _paper(entry: Any, source: str, fallback: datetime) -> Paper:
     title = feed_text(entry, "title", MAX_TITLE)
     if not title:
         raise Skip("no title")
-    description = strip_html(entry.get("summary"))
+    if raw_description is not None:
+        description = raw_description
+    else:
+        description = strip_html(entry.get("summary"))
     announce = one_line(entry.get("arxiv_announce_type"), 20).lower()
     preamble = _PREAMBLE.match(description)
     if preamble:
@@ -134,8 +165,14 @@ def split_authors(creators: Any) -> list[str]:
     """Author names from arXiv's comma-joined creator strings."""
     names: list[str] = []
     for creator in creators:
-        if isinstance(creator, str):
-            names.extend(_AUTHOR_SEPARATOR.split(one_line(creator, 100_000)))
+        if not isinstance(creator, str):
+            continue
+        parts = _COMMA.split(one_line(creator, 100_000))
+        # "and" separates names only in a list ("A, B and C"); alone it is part
+        # of one name ("The ATLAS and CMS Collaborations").
+        if len(parts) > 1:
+            parts[-1:] = _LAST_AND.split(parts[-1])
+        names.extend(parts)
     return author_list(names)
 
 
