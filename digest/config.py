@@ -98,7 +98,9 @@ class Settings(BaseSettings):
     sendgrid_host: str = Field(default="https://api.sendgrid.com", pattern=r"^https?://")
     sendgrid_webhook_key: str | None = None
     smtp_url: SecretStr | None = None
-    base_url: str = Field(default="http://localhost:8000", pattern=r"^https?://[^\s/]+(/\S*)?$")
+    base_url: str = Field(
+        default="http://localhost:8000", pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=300
+    )
     secret_key: SecretStr | None = None
     sender: str = "Trending Papers <digest@localhost>"
     postal_address: str | None = None

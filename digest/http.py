@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from email.utils import parseaddr, parsedate_to_datetime
 from types import TracebackType
 
 import httpx
@@ -67,8 +69,12 @@ def user_agent_for(contact: str | None) -> str:
     """Our User-Agent, naming the operator's contact when there is one, e.g.
     "TrendingPapersDigest/0.1.0 (+https://github.com/...; mailto:ops@example.org)"."""
     parts = [f"+{PROJECT_URL}"]
-    contact = one_line(contact, 200).translate(str.maketrans("", "", "();"))
-    contact = contact.replace(" ", "")
+    contact = one_line(contact, 200)
+    _, address = parseaddr(contact)
+    if "@" in address:
+        contact = address  # "Ops Team <ops@example.org>" -> ops@example.org
+    # Header values must be ASCII; drop what is not, and our own delimiters.
+    contact = contact.encode("ascii", "ignore").decode().translate(str.maketrans("", "", "();<> "))
     if contact:
         if "@" in contact and not contact.lower().startswith(("mailto:", "http")):
             contact = f"mailto:{contact}"
@@ -144,13 +150,18 @@ class Fetcher:
         self._sleep = sleep
         self._clock = clock
         self._last_request: dict[str, float] = {}
-        self._client = httpx.Client(
-            headers={"User-Agent": user_agent},
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            follow_redirects=True,
-            max_redirects=5,
-            transport=transport,
-        )
+        self._client_options = {
+            "headers": {"User-Agent": user_agent},
+            "timeout": httpx.Timeout(read_timeout, connect=connect_timeout),
+            "follow_redirects": True,
+            "max_redirects": 5,
+            "transport": transport,
+            "event_hooks": {"response": [_refuse_downgrade]},
+        }
+        self._client = self._new_client()
+
+    def _new_client(self) -> httpx.Client:
+        return httpx.Client(**self._client_options)
 
     def __enter__(self) -> Fetcher:
         return self
@@ -202,17 +213,37 @@ class Fetcher:
         raise AssertionError("unreachable")
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
+        backoff = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
         if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
-        return min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
+            # Honour the server's pause, but never retry faster than our backoff.
+            return min(max(retry_after, backoff), self.max_retry_after)
+        return backoff
 
     def _attempt(self, request: httpx.Request, shown: str) -> FetchResponse:
+        """One exchange, bounded in total by `max_seconds`: httpx's timeouts are
+        per read, so a server that trickles its headers a byte at a time would
+        otherwise hold us for days. Past the deadline the client is closed,
+        which ends the blocked read, and a fresh one serves later requests."""
         host = request.url.host
         self._wait_for_host(host)
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetch")
+        try:
+            future = worker.submit(self._exchange, request, shown)
+            try:
+                return future.result(timeout=self.max_seconds)
+            except FuturesTimeout:
+                self._client.close()
+                self._client = self._new_client()
+                reason = f"no complete response within {self.max_seconds:g} s"
+                raise FetchError(f"{shown}: {reason}", url=shown) from None
+        finally:
+            worker.shutdown(wait=False)
+            self._mark_host(host)
+
+    def _exchange(self, request: httpx.Request, shown: str) -> FetchResponse:
         try:
             response = self._client.send(request, stream=True)
         except httpx.HTTPError as exc:
-            self._mark_host(host)
             raise _transport_problem(exc, shown) from None
         try:
             return self._read(response, shown)
@@ -220,7 +251,6 @@ class Fetcher:
             raise _transport_problem(exc, shown) from None
         finally:
             response.close()
-            self._mark_host(host)
 
     def _read(self, response: httpx.Response, shown: str) -> FetchResponse:
         status = response.status_code
@@ -230,7 +260,8 @@ class Fetcher:
         if status == 429 or status >= 500:
             wait = retry_after_seconds(response.headers.get("retry-after"), datetime.now(UTC))
             raise _Retry(line, status, wait)
-        if status >= 400:
+        if status >= 300:
+            # A 3xx still here was not followed (no Location, or a loop cut short).
             raise FetchError(f"{shown}: {line}", url=shown, status=status)
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
@@ -272,6 +303,15 @@ class Fetcher:
         rule = self._interval_for(host)
         if rule is not None:
             self._last_request[rule[0]] = self._clock()
+
+
+def _refuse_downgrade(response: httpx.Response) -> None:
+    """Follow no redirect from https to plain http (it would leak the request
+    and accept an unauthenticated answer)."""
+    if response.is_redirect and response.request.url.scheme == "https":
+        target = response.headers.get("location", "")
+        if target.lower().startswith("http://"):
+            raise httpx.UnsupportedProtocol(f"refused a redirect from https to {target[:200]}")
 
 
 def _transport_problem(exc: httpx.HTTPError, shown: str) -> Exception:

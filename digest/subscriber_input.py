@@ -59,9 +59,11 @@ class InputError(ValueError):
 
 def normalize_email(text: str) -> str:
     """The address in normalized form (domain lowercased and IDNA-checked, local
-    part as typed, Unicode NFC); no DNS lookups."""
+    part as typed, Unicode NFC); no DNS lookups. A non-ASCII local part is
+    refused: mail to it needs SMTPUTF8, which not every server on the way has."""
     try:
-        return validate_email(str(text).strip(), check_deliverability=False).normalized
+        address = str(text).strip()
+        return validate_email(address, check_deliverability=False, allow_smtputf8=False).normalized
     except EmailNotValidError as error:
         raise InputError(f"invalid email address: {error}") from None
 

@@ -57,13 +57,16 @@ def strip_html(text: str | None) -> str:
 
 
 def safe_url(url: str | None) -> str | None:
-    """Keep only http(s) URLs without whitespace or control characters."""
+    """Keep only http(s) URLs without whitespace or control characters, and not
+    over `MAX_URL` (cutting one would make a broken link)."""
     if not url:
         return None
     url = str(url).strip()
+    if len(url) > MAX_URL:
+        return None
     if not re.match(r"^https?://[^\s\"'<>\x00-\x1f\x7f\ud800-\udfff]+$", url, re.IGNORECASE):
         return None
-    return url[:MAX_URL]
+    return url
 
 
 def author_list(names) -> list[str]:

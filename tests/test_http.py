@@ -51,7 +51,7 @@ def test_it_retries_a_503_then_succeeds(server, fetcher, waits):
 
     assert fetcher.get(server.url("/feed")).content == b"ok"
     assert len(server.requests) == 2
-    assert waits == [0.0]
+    assert waits == [1.0]  # Retry-After: 0 never makes us retry faster than our backoff
 
 
 def test_it_honours_retry_after_seconds_on_429(server, fetcher, waits):
@@ -192,3 +192,48 @@ def test_it_builds_a_user_agent_with_the_contact():
     hostile = user_agent_for("a@b.org\r\nX-Evil: 1 (x); y")
     assert "\r" not in hostile and "\n" not in hostile
     assert hostile.count("(") == 1 and hostile.count(")") == 1
+
+
+def test_it_gives_up_on_a_server_that_trickles_its_headers(server):
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+
+    def trickle():
+        conn, _ = listener.accept()
+        conn.recv(1024)
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        try:
+            for _ in range(40):  # a header line every 0.1 s, each read well within the timeout
+                conn.sendall(b"X-Slow: y\r\n")
+                time.sleep(0.1)
+        except OSError:
+            pass
+        conn.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    with Fetcher(UA, read_timeout=1, retries=0, max_seconds=0.5) as fetcher:
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="no complete response within 0.5 s"):
+            fetcher.get(f"http://127.0.0.1:{port}/slow")
+        assert time.monotonic() - started < 3
+        # The fetcher stays usable after giving up.
+        server.script("/ok", Reply(200, b"fine"))
+        assert fetcher.get(server.url("/ok")).content == b"fine"
+    listener.close()
+
+
+def test_it_refuses_an_unfollowed_redirect(server, fetcher):
+    server.script("/moved", Reply(302, b"[]"))
+    with pytest.raises(FetchError, match="HTTP 302"):
+        fetcher.get(server.url("/moved"))
+
+
+def test_it_names_a_contact_given_with_a_display_name():
+    assert user_agent_for("Ops Team <ops@example.org>").endswith("mailto:ops@example.org)")
+    assert user_agent_for("Jörg Müller <jörg@exämple.org>").isascii()

@@ -382,3 +382,17 @@ def test_it_links_papers_without_an_arxiv_id():
     for url in ("https://doi.org/10.1000/xyz", "https://example.net/paper"):
         assert f"\n   {url}\n" in message.text and f'href="{url}"' in message.html
     assert "arxiv.org/pdf" not in message.text
+
+
+def test_it_writes_an_international_domain_in_its_ascii_form():
+    reader = recipient()
+    reader.email = "ann@exämple.org"
+    raw = email_bytes(build_email(render_digest(sample_digest(2), SITE, reader), SITE.sender))
+    assert b"To: ann@xn--exmple-cua.org\r\n" in raw
+
+
+def test_it_refuses_a_list_unsubscribe_too_long_for_one_line():
+    message = render_digest(sample_digest(2), SITE, recipient())
+    message.headers["List-Unsubscribe"] = "<https://example.org/u/" + "a" * 1200 + ">"
+    with pytest.raises(ValueError, match="one header line"):
+        email_bytes(build_email(message, SITE.sender))

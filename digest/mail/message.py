@@ -15,6 +15,8 @@ from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid, parseaddr
 
+import idna
+
 from digest.digests import Message
 
 # Headers that carry one URL or identifier each: folding or RFC 2047-encoding
@@ -40,12 +42,13 @@ class DigestPolicy(EmailPolicy):
 
     @staticmethod
     def _keep_whole(name: str, value: str) -> bool:
+        if name.lower() not in _UNFOLDED:
+            return False
         text = str(value)
-        return (
-            name.lower() in _UNFOLDED
-            and text.isascii()
-            and len(name) + 2 + len(text) <= _MAX_HEADER_LINE
-        )
+        if not text.isascii() or len(name) + 2 + len(text) > _MAX_HEADER_LINE:
+            # Folding would encode it and break the URL or id inside: refuse.
+            raise ValueError(f"{name} does not fit on one header line")
+        return True
 
 
 POLICY = DigestPolicy(linesep="\r\n")
@@ -64,7 +67,7 @@ def build_email(
     `message.headers`. Raises ValueError for a header value holding CR or LF."""
     headers = {
         "From": sender,
-        "To": message.to,
+        "To": ascii_address(message.to),
         "Subject": message.subject,
         "Date": format_datetime(date or datetime.now(UTC)),
         "Message-ID": message_id or make_msgid(domain=domain or _domain_of(sender)),
@@ -88,6 +91,21 @@ def build_email(
             _set_text(part, body, subtype)
             email.attach(part)
     return email
+
+
+def ascii_address(address: str) -> str:
+    """The address as a header may carry it: an international domain in its
+    IDNA (xn--) form. A non-ASCII local part would need SMTPUTF8, which we do
+    not use: ValueError (sign-ups refuse such addresses in the first place)."""
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        raise ValueError("addresses with non-ASCII characters before the @ are not supported")
+    if domain.isascii():
+        return address
+    try:
+        return f"{local}@{idna.encode(domain).decode('ascii')}"
+    except idna.IDNAError as exc:
+        raise ValueError(f"cannot encode the domain of {address!r}: {exc}") from None
 
 
 def _set_text(part: EmailMessage, body: str, subtype: str) -> None:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from digest.config import SourceConfig
 from digest.http import Fetcher
-from digest.papers import Paper, arxiv_abs_url, parse_arxiv_id
+from digest.papers import Paper, arxiv_abs_url, arxiv_pdf_url, parse_arxiv_id
 from digest.sources.base import (
     FEED_ACCEPT,
     FetchState,
@@ -33,7 +33,7 @@ from digest.sources.base import (
     tag_terms,
     unique,
 )
-from digest.text import MAX_ABSTRACT, MAX_TITLE, author_list, one_line, safe_url
+from digest.text import MAX_ABSTRACT, MAX_TITLE, author_list, one_line
 
 PAGE_SIZE = 100
 
@@ -132,8 +132,6 @@ def _paper(entry: Any, source: str, announced: date | None) -> Paper:
     primary_term = one_line(primary.get("term"), 100) or None
     categories = unique(([primary_term] if primary_term else []) + tag_terms(entry))
     published = entry_date(entry, "published")
-    links = entry.get("links") or []
-    pdf = next((link.get("href") for link in links if link.get("title") == "pdf"), None)
     return Paper(
         key=base,
         title=title,
@@ -151,15 +149,10 @@ def _paper(entry: Any, source: str, announced: date | None) -> Paper:
         # does not say new from replaced; merge keeps an earlier announcement.
         available_at=announced_at(announced) if announced else published,
         abs_url=arxiv_abs_url(base),
-        pdf_url=_https(safe_url(pdf)),
+        # Unversioned, like the other sources: the link follows new versions.
+        pdf_url=arxiv_pdf_url(base),
         sources=[source],
     )
-
-
-def _https(url: str | None) -> str | None:
-    if url and url.startswith("http://arxiv.org/"):
-        return "https://" + url[len("http://") :]
-    return url
 
 
 def fetch(
