@@ -56,7 +56,7 @@ def plan_for_email(
 def _as_sent(conn: Connection, subscriber: Subscriber, period: str, edition: dict) -> Planned:
     """The sent edition rebuilt from its record of sections, with the papers'
     current records (a new version's title shows as it reads now)."""
-    if edition["status"] in ("failed",) or edition["sections"] is None:
+    if edition["status"] == "failed" or edition["sections"] is None:
         raise PreviewError(f"the {period} edition was {edition['status']}; nothing was sent")
     keys = [key for section in edition["sections"] for key, _ in section["entries"]]
     prefs = subscriber.prefs
