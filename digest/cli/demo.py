@@ -67,11 +67,9 @@ def demo(
     )
     console.print(f"Open {index.resolve()} to see them side by side.", markup=False)
     console.print(f"Demo database: {database.resolve()}", markup=False)
-    console.print(
-        f"Explore it: DIGEST_DATABASE_URL=sqlite:///{database} digest status "
-        "(or: digest preview --email ada@example.org --format text)",
-        markup=False,
-    )
+    env = f"DIGEST_DATABASE_URL=sqlite:///{database}"
+    console.print(f"Explore it: {env} digest status", markup=False)
+    console.print(f"       and: {env} digest preview --topic robotics --format text", markup=False)
 
 
 def _print_papers(engine) -> None:
