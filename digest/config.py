@@ -20,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SOURCE_KINDS = ("arxiv-rss", "arxiv-api", "hf-daily", "feed")
-MAILERS = ("outbox", "console", "smtp", "sendgrid")
 
 # Environment variable -> setting name. Secrets also accept NAME_FILE.
 ENV_VARS = {

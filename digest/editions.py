@@ -13,14 +13,20 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
 from digest.compose import compose_digest
 from digest.digests import Digest, Entry, Section
 from digest.papers import Paper
-from digest.periods import delivery_moment, due, latest_period, parse_period, period_for_date
+from digest.periods import (
+    current_period,
+    delivery_moment,
+    due,
+    latest_period,
+    parse_period,
+    period_for_date,
+)
 from digest.ranking import Ranked, RankingIndex, rank_topic
 from digest.selection import candidates, load_pool
 from digest.store import editions as edition_store
@@ -110,10 +116,6 @@ class Planner:
         return Planned(subscriber, period, digest)
 
 
-def local_date(timezone: str, now: datetime) -> date:
-    return now.astimezone(ZoneInfo(timezone)).date()
-
-
 def due_period(
     conn: Connection,
     subscriber: Subscriber,
@@ -128,7 +130,7 @@ def due_period(
     up at 06:00 for 07:00 gets today's edition at 07:00, not yesterday's now."""
     if on_date is not None:
         period = period_for_date(subscriber.prefs, on_date)
-        current = period_for_date(subscriber.prefs, local_date(subscriber.prefs.timezone, now))
+        current = current_period(subscriber.prefs, now)
         if parse_period(period)[1] > parse_period(current)[1]:
             return None  # a future edition: claiming it would block the ones before it
         return None if edition_store.get_edition(conn, subscriber.id, period) else period

@@ -36,6 +36,16 @@ def period_for(prefs: Preferences, local_date: date) -> str:
     return local_date.isoformat()
 
 
+def local_today(prefs: Preferences, now: datetime) -> date:
+    """The subscriber's local date at `now` (aware)."""
+    return now.astimezone(ZoneInfo(prefs.timezone)).date()
+
+
+def current_period(prefs: Preferences, now: datetime) -> str:
+    """The period the subscriber's local date at `now` falls in."""
+    return period_for(prefs, local_today(prefs, now))
+
+
 def period_for_date(prefs: Preferences, d: date) -> str:
     """The period `digest send --date D` names: D itself, or the ISO week containing D."""
     return period_for(prefs, d)
@@ -96,8 +106,7 @@ def due(
     """
     if now.tzinfo is None:
         raise ValueError("due() needs an aware datetime")
-    local_today = now.astimezone(ZoneInfo(prefs.timezone)).date()
-    day = local_today
+    day = local_today(prefs, now)
     if not force_hour:
         step = timedelta(days=7 if prefs.frequency == WEEKLY else 1)
         # A period's delivery moment can fall after `now` when its hour has not

@@ -14,9 +14,8 @@ from digest.editions import (
     digest_from_record,
     due_period,
     history,
-    local_date,
 )
-from digest.periods import period_for_date
+from digest.periods import current_period, period_for_date
 from digest.preferences import Preferences, TopicChoice
 from digest.render import CompileCache, SiteInfo
 from digest.store import editions as edition_store
@@ -45,9 +44,7 @@ def plan_for_email(
             return _as_sent(conn, subscriber, period, edition)
     else:
         period = due_period(conn, subscriber, now, force_hour=True)
-        period = period or period_for_date(
-            subscriber.prefs, local_date(subscriber.prefs.timezone, now)
-        )
+        period = period or current_period(subscriber.prefs, now)
     planner = Planner.load(conn, now=now, retention_days=retention_days)
     previous, sent = history(conn, subscriber.id)
     return planner.plan(subscriber, period, previous_claim=previous, sent=sent)
@@ -77,7 +74,7 @@ def plan_for_topics(
     prefs = Preferences(topics=[TopicChoice(slug) for slug in slugs])
     subscriber = Subscriber(0, PREVIEW_ADDRESS, "active", prefs, created_at=now)
     planner = Planner.load(conn, now=now, retention_days=retention_days)
-    period = period_for_date(prefs, local_date(prefs.timezone, now))
+    period = current_period(prefs, now)
     return planner.plan(subscriber, period, previous_claim=None, sent=set())
 
 

@@ -17,7 +17,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from digest.db.schema import editions, sent_log
 
-OPEN_STATES = ("pending", "sending")
 # Editions whose papers count as received (their claim moves the cutoff).
 COUNTED_STATES = ("pending", "sending", "sent", "unknown", "empty")
 

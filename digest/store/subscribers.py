@@ -11,8 +11,6 @@ from sqlalchemy import Connection, delete, func, select, update
 from digest.db.schema import subscribers, suppressions
 from digest.preferences import Preferences, TopicChoice
 
-STATUSES = ("pending", "active", "unsubscribed", "suppressed")
-
 
 @dataclass
 class Subscriber:
