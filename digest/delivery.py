@@ -63,18 +63,30 @@ def deliver_batch(
         with engine.begin() as conn:
             edition_store.release(conn, ids)
         return Counter(released=len(batch))
-    with engine.begin() as conn:
-        edition_store.set_status(conn, ids, "sending", mailer=mailer.name)
+    by_edition = {p.edition_id: p for p in batch}
+    counts: Counter = Counter()
+    for call in mailer.calls(messages):
+        planned = [by_edition[m.edition_id] for m in call]
+        with engine.begin() as conn:
+            edition_store.set_status(
+                conn, [p.edition_id for p in planned], "sending", mailer=mailer.name
+            )
+        outcomes = send_call(mailer, call)
+        record_outcomes(engine, planned, outcomes, now=now)
+        counts.update(o.status for o in outcomes)
+    return counts
+
+
+def send_call(mailer: Mailer, call: Sequence[Message]) -> list[Outcome]:
+    """One provider call; a failure of the whole call becomes one outcome each."""
     try:
-        outcomes = mailer.send(messages)
+        return mailer.send(call)
     except MailError as exc:
-        outcomes = [_whole_batch_outcome(exc)] * len(messages)
+        return [_whole_batch_outcome(exc)] * len(call)
     except Exception as exc:
-        # Unknown failure inside the mailer: some messages may have gone out.
+        # Unknown failure inside the mailer: the call may have gone out.
         log.exception("mailer %s failed", mailer.name)
-        outcomes = [Outcome("unknown", error=f"{type(exc).__name__}: {exc}")] * len(messages)
-    record_outcomes(engine, batch, outcomes, now=now)
-    return Counter(o.status for o in outcomes)
+        return [Outcome("unknown", error=f"{type(exc).__name__}: {exc}")] * len(call)
 
 
 def _whole_batch_outcome(exc: MailError) -> Outcome:

@@ -1,10 +1,21 @@
 """The mailer protocol every backend implements (one module per backend).
 
-`send(batch)` takes rendered `Message`s and returns one `Outcome` per message,
-in order. A backend raises `MailError` only when the whole batch failed; its
+A batch of rendered `Message`s is delivered as a sequence of provider calls:
+`calls(batch)` says how the backend splits it (one outbox file, one SMTP
+message, one SendGrid request of up to 1000 recipients), and `send(call)` makes
+exactly one provider call and returns one `Outcome` per message, in order.
+The send loop moves a call's editions from `pending` to `sending` just before
+`send(call)` and records the outcomes just after, so a process that dies leaves
+at most one provider call's editions in doubt.
+
+Inside `send` a backend retries failures that certainly delivered nothing (429,
+5xx answers, refused connections) within a bounded number of attempts, then
+answers "released". It raises `MailError` only when the whole call failed; its
 `delivered` says whether anything may have reached the provider, which decides
 whether the send loop releases the editions (certainly not delivered), records
-them failed (`permanent`), or keeps them as unknown.
+them failed (`permanent`), or keeps them as unknown. `AuthError` (the provider
+refused the credentials: 401/403, SMTP 535) stops the whole run: everything it
+claimed is released.
 """
 
 from __future__ import annotations
@@ -32,9 +43,28 @@ class MailError(Exception):
         self.delivered = delivered
 
 
+class AuthError(MailError):
+    """The provider refused our credentials: nothing can be sent this run.
+    Certainly not delivered; the run stops and releases what it claimed."""
+
+    def __init__(self, message: str):
+        super().__init__(message, permanent=False, delivered=False)
+
+
 class Mailer(Protocol):
     name: str
 
-    def send(self, batch: Sequence[Message]) -> list[Outcome]: ...
+    def calls(self, batch: Sequence[Message]) -> list[list[Message]]:
+        """`batch` split into provider calls (every message in exactly one)."""
+        ...
+
+    def send(self, call: Sequence[Message]) -> list[Outcome]:
+        """One provider call for `call` (one of `calls()`'s groups)."""
+        ...
 
     def close(self) -> None: ...
+
+
+def one_call_each(batch: Sequence[Message]) -> list[list[Message]]:
+    """The split for backends that make one provider call per message."""
+    return [[message] for message in batch]

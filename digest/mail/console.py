@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from digest.digests import Message
-from digest.mail.base import Outcome
+from digest.mail.base import Outcome, one_call_each
 from digest.mail.message import build_email
 
 
@@ -17,6 +17,8 @@ class ConsoleMailer:
     def __init__(self, sender: str, stream=None):
         self.sender = sender
         self.stream = stream or sys.stdout
+
+    calls = staticmethod(one_call_each)
 
     def send(self, batch: Sequence[Message]) -> list[Outcome]:
         outcomes = []

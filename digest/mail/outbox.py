@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from digest.digests import Message
-from digest.mail.base import MailError, Outcome
+from digest.mail.base import MailError, Outcome, one_call_each
 from digest.mail.message import build_email, email_bytes
 
 
@@ -25,6 +25,8 @@ class OutboxMailer:
         self.directory = Path(directory)
         self.sender = sender
         self.clock = clock
+
+    calls = staticmethod(one_call_each)
 
     def send(self, batch: Sequence[Message]) -> list[Outcome]:
         """Write each message; a message that could not be written is "released"
