@@ -1,0 +1,40 @@
+"""Fresh, unmigrated databases for tests that need to watch a schema being built
+(migrations, copying into a new database). The shared `database_url` fixture
+hands out databases already migrated to head."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from digest.db.engine import open_engine
+from tests.conftest import PG_URL
+
+
+@contextlib.contextmanager
+def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, empty database on `backend` ("sqlite" or "postgresql"),
+    dropped afterwards. Skips the test when PostgreSQL is not configured."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / f'fresh-{uuid.uuid4().hex[:8]}.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("DIGEST_TEST_DATABASE_URL is not set")
+    admin_url = make_url(PG_URL)
+    name = f"digest_fresh_{uuid.uuid4().hex[:12]}"
+    admin = open_engine(admin_url.render_as_string(hide_password=False))
+    admin = admin.execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
