@@ -1,0 +1,251 @@
+"""Every Alembic revision, walked one step at a time from 0001 to head on both
+databases with data in the tables; then the latest revision down and up again.
+
+Generic over the revisions: a new one is covered as soon as it is in
+`digest/db/migrations/versions`. Rows are written after 0001 through the
+tables as 0001 built them (reflected, so later columns do not leak in), and
+every step must keep them: same primary keys, same values in every column
+that still exists under the same name. A revision that moves or rewrites a
+column on purpose drops or renames it, and that column leaves the check.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, Table, inspect, select
+
+from digest.db.engine import MIGRATIONS, alembic_config, current_revision, open_engine
+from digest.db.schema import metadata
+from digest.preferences import Preferences
+from digest.store.subscribers import add_subscriber
+from tests.fresh_db import fresh_database
+
+T0 = datetime(2026, 11, 19, 5, 0)  # naive UTC: how 0001 stores times
+
+# Representative rows for 0001's tables, parents before children.
+ROWS: dict[str, list[dict]] = {
+    "meta": [{"key": "secret_key", "value": "s3cret-ünïcode"}],
+    "fetch_state": [
+        {
+            "source": "arxiv",
+            "etag": '"abc"',
+            "last_modified": "Thu, 19 Nov 2026 05:00:00 GMT",
+            "last_attempt_at": T0,
+            "last_success_at": T0,
+            "last_error": None,
+            "last_report": {"fetched": 3, "new": 2, "updated": 1, "skipped": 0},
+        }
+    ],
+    "papers": [
+        {
+            "id": 7,
+            "key": "2611.14000",
+            "arxiv_id": "2611.14000",
+            "version": 2,
+            "doi": None,
+            "title": "Diffusion Priors für Tiefe — {{ 7*7 }}",
+            "abstract": "Line one.\nLine <two> & three.",
+            "authors": ["Ada Lovelace", "Alan Turing"],
+            "categories": ["cs.CV", "cs.LG"],
+            "primary_category": "cs.CV",
+            "announce_type": "new",
+            "published_at": T0,
+            "updated_at": T0,
+            "available_at": T0,
+            "trending_at": None,
+            "first_seen_at": T0,
+            "trending_seen_at": None,
+            "changed_at": T0,
+            "abs_url": "https://arxiv.org/abs/2611.14000",
+            "pdf_url": "https://arxiv.org/pdf/2611.14000",
+            "hf_url": None,
+            "code_url": None,
+            "project_url": None,
+            "upvotes": 12,
+            "comments": 0,
+            "github_stars": None,
+            "ai_summary": None,
+            "ai_keywords": [],
+            "sources": ["arxiv", "hf"],
+        }
+    ],
+    "subscribers": [
+        {
+            "id": 3,
+            "email": "ada@example.org",
+            "status": "active",
+            "name": "Ada",
+            "topics": ["computer-vision", "nlp:5:10"],
+            "keywords": ["diffusion"],
+            "categories": [],
+            "authors": [],
+            "mute": ["survey"],
+            "frequency": "daily",
+            "weekday": 0,
+            "timezone": "Europe/Berlin",
+            "hour": 7,
+            "max_papers": 12,
+            "format": "html",
+            "cross_lists": True,
+            "min_upvotes": 0,
+            "created_at": T0,
+            "confirmed_at": T0,
+            "unsubscribed_at": None,
+            "soft_bounces": 1,
+        }
+    ],
+    "suppressions": [{"email_hash": "0" * 64, "reason": "bounce", "created_at": T0}],
+    "editions": [
+        {
+            "id": 5,
+            "subscriber_id": 3,
+            "period": "2026-11-19",
+            "status": "sent",
+            "claimed_at": T0,
+            "leased_at": T0,
+            "sent_at": T0,
+            "paper_count": 1,
+            "sections": [{"slug": "computer-vision", "entries": [["2611.14000", "cs.CV"]]}],
+            "rendering_key": "f" * 64,
+            "message_id": "<1@digest.example.org>",
+            "mailer": "outbox",
+            "error": None,
+        }
+    ],
+    "sent_log": [{"subscriber_id": 3, "paper_key": "2611.14000", "edition_id": 5, "sent_at": T0}],
+}
+
+
+def revisions() -> list[str]:
+    """Every revision id from the first to head, in order (one branch)."""
+    script = ScriptDirectory.from_config(alembic_config(None))
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    with fresh_database(request.param, tmp_path) as url:
+        engine = open_engine(url)
+        yield engine
+        engine.dispose()
+
+
+def reflected(conn, name: str) -> Table:
+    return Table(name, MetaData(), autoload_with=conn)
+
+
+def insert_rows(engine) -> None:
+    with engine.begin() as conn:
+        for name, rows in ROWS.items():
+            conn.execute(reflected(conn, name).insert(), rows)
+
+
+def assert_rows_survive(engine, step: str) -> None:
+    with engine.connect() as conn:
+        present = set(inspect(conn).get_table_names())
+        for name, rows in ROWS.items():
+            if name not in present:
+                continue
+            table = reflected(conn, name)
+            found = [dict(r._mapping) for r in conn.execute(select(table))]
+            assert len(found) == len(rows), f"{name}: rows lost or added at {step}"
+            for expected, row in zip(rows, found, strict=True):
+                kept = {k: v for k, v in expected.items() if k in table.c}
+                assert {k: row[k] for k in kept} == kept, f"{name} changed at {step}"
+
+
+def test_the_revisions_form_one_line_from_0001():
+    ids = revisions()
+    assert ids[0] == "0001"
+    script = ScriptDirectory.from_config(alembic_config(None))
+    assert script.get_heads() == [ids[-1]], "several heads: chain the revisions"
+
+
+def test_each_revision_keeps_the_data_upward_from_0001(engine):
+    config = alembic_config(engine)
+    first, *later = revisions()
+    command.upgrade(config, first)
+    insert_rows(engine)
+    for revision in later:
+        command.upgrade(config, revision)
+        assert current_revision(engine) == revision
+        assert_rows_survive(engine, revision)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+    # The sequences still hand out fresh ids after every table rebuild.
+    with engine.begin() as conn:
+        new_id = add_subscriber(
+            conn, "bob@example.org", Preferences(), status="active", now=datetime.now().astimezone()
+        )
+    assert new_id != 3
+
+
+def test_the_latest_revision_goes_down_and_up_again(engine):
+    config = alembic_config(engine)
+    *earlier, head = revisions()
+    command.upgrade(config, "0001")
+    insert_rows(engine)
+    command.upgrade(config, "head")
+    below = earlier[-1] if earlier else "base"
+    command.downgrade(config, below)
+    assert current_revision(engine) == (earlier[-1] if earlier else None)
+    if earlier:
+        assert_rows_survive(engine, f"downgrade to {below}")
+    else:
+        # 0001 is head: its downgrade removes every table it made.
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    command.upgrade(config, "head")
+    assert current_revision(engine) == head
+    if earlier:
+        assert_rows_survive(engine, f"upgrade again to {head}")
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+
+
+PROBE = '''"""probe: rebuild the subscribers table the way SQLite batch migrations do"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "probe"
+down_revision = "{head}"
+
+
+def upgrade():
+    with op.batch_alter_table("subscribers", recreate="always") as batch:
+        batch.add_column(sa.Column("probe", sa.Integer(), nullable=True))
+
+
+def downgrade():
+    pass
+'''
+
+
+def test_a_sqlite_table_rebuild_keeps_the_rows_that_point_at_it(tmp_path):
+    """SQLite rebuilds a table to alter it (copy, DROP, rename); with foreign keys
+    on, dropping `subscribers` would cascade-delete every edition and sent-log
+    row. The environment turns them off for the migration and checks after."""
+    migrations = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    (migrations / "versions" / "9999_probe.py").write_text(PROBE.format(head=revisions()[-1]))
+    with fresh_database("sqlite", tmp_path) as url:
+        engine = open_engine(url)
+        config = alembic_config(engine)
+        command.upgrade(config, "0001")
+        insert_rows(engine)
+        command.upgrade(config, "head")
+        config.set_main_option("script_location", str(migrations))
+        command.upgrade(config, "probe")
+        assert current_revision(engine) == "probe"
+        assert_rows_survive(engine, "a rebuild of subscribers")
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+        engine.dispose()
