@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sys
 from datetime import UTC, date, datetime
@@ -14,6 +13,7 @@ from typer.core import TyperGroup
 
 from digest.config import ConfigError, load_settings
 from digest.db.engine import SchemaError
+from digest.logs import JsonFormatter
 from digest.wiring import Runtime
 
 console = Console(highlight=False, soft_wrap=True)
@@ -95,18 +95,6 @@ def configure_logging(level: str, fmt: str) -> None:
     # Third-party chatter (HTTP request lines) only when debugging.
     for noisy in ("httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel("DEBUG" if level == "DEBUG" else "WARNING")
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
-            {
-                "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-                "level": record.levelname,
-                "logger": record.name,
-                "message": record.getMessage(),
-            }
-        )
 
 
 def parse_date(value: str | None, option: str = "--date") -> date | None:
