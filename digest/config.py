@@ -44,6 +44,8 @@ ENV_VARS = {
     "DIGEST_LOG_FORMAT": "log_format",
 }
 SECRET_VARS = ("DIGEST_SECRET_KEY", "SENDGRID_API_KEY", "DIGEST_SMTP_URL", "DIGEST_HF_TOKEN")
+# The database URL may carry a password: it may come from a file too, and is never echoed.
+SECRET_VARS += ("DIGEST_DATABASE_URL",)
 # TOML keys that differ from the setting name.
 TOML_ALIASES = {"from": "sender"}
 
