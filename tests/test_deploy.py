@@ -144,6 +144,7 @@ def test_the_dockerfile_is_slim_multi_stage_non_root_with_a_healthcheck():
 
 def test_the_systemd_units_are_hardened():
     assert {u.name for u in UNITS} == {
+        "digest-init.service",
         "digest-web.service",
         "digest-scheduler.service",
         "digest-worker@.service",
@@ -155,8 +156,8 @@ def test_the_systemd_units_are_hardened():
             "ProtectSystem=strict",
             "ReadWritePaths=/var/lib/digest",
             "EnvironmentFile=/etc/digest/digest.env",
-            "Restart=on-failure",
             "NoNewPrivileges=yes",
+            "Restart=on-failure" if "Type=oneshot" not in text else "Type=oneshot",
         ):
             assert f"\n{line}\n" in text, f"{unit.name}: {line}"
 
@@ -294,3 +295,23 @@ def test_the_image_serves_the_web_app_and_its_healthcheck_passes(installed):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_example_config_loads_with_every_commented_key_switched_on(tmp_path):
+    text = (DEPLOY / "digest.example.toml").read_text()
+    switched_on = re.sub(r"^# ((?:\[\[sources\]\]|\w+ = ).*)$", r"\1", text, flags=re.M)
+    assert switched_on.count("\n[[sources]]") == 4
+    config = tmp_path / "digest.toml"
+    config.write_text(switched_on)
+    settings = load_settings(config, environ={})
+    assert [s.name for s in settings.sources] == ["arxiv", "hf", "arxiv-api", "biorxiv-bioinfo"]
+    assert settings.sendgrid_webhook_key and settings.postal_address
+
+
+def test_the_build_context_holds_what_the_dockerfile_copies_and_no_secrets():
+    ignore = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+    allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    assert "*" in ignore, "an allow-list: everything else stays out"
+    copied = re.findall(r"^COPY (?!--from)(.+?) \S+$", (DEPLOY / "Dockerfile").read_text(), re.M)
+    sources = {word.rstrip("/") for line in copied for word in line.split()}
+    assert sources == allowed
