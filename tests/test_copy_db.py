@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text
 
+from digest.copy_db import copy_database
 from digest.db.engine import open_engine, upgrade
 from digest.db.schema import editions, metadata, sent_log
 from digest.store.fetch_state import record_attempt
@@ -174,3 +175,17 @@ def test_it_names_tables_outside_the_schema_and_skips_them(source_url, target_ur
     result = digest("copy-db", "--from", source_url, "--to", target_url)
     assert result.exit_code == 0, result.stderr
     assert "warning: skipped table apscheduler_jobs: not part of digest's schema" in result.stderr
+
+
+def test_it_copies_back_from_postgresql_in_small_batches(source_url, target_url, tmp_path):
+    assert digest("copy-db", "--from", source_url, "--to", target_url).exit_code == 0
+    back = f"sqlite:///{tmp_path / 'back.db'}"
+    assert digest("init", env={"DIGEST_DATABASE_URL": back}).exit_code == 0
+    source, target = open_engine(target_url), open_engine(back)
+    try:
+        report = copy_database(source, target, batch_size=2)  # several batches per table
+    finally:
+        source.dispose()
+        target.dispose()
+    assert report.rows == counts(source_url)
+    assert counts(back) == counts(source_url)
