@@ -11,18 +11,24 @@ column on purpose drops or renames it, and that column leaves the check.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, Table, inspect, select
+from sqlalchemy import MetaData, Table, inspect, select, text
 
-from digest.db.engine import MIGRATIONS, alembic_config, current_revision, open_engine
+from digest.db.engine import MIGRATIONS, alembic_config, current_revision, open_engine, upgrade
 from digest.db.schema import metadata
+from digest.locks import lock_key
 from digest.preferences import Preferences
 from digest.store.subscribers import add_subscriber
 from tests.fresh_db import fresh_database
@@ -249,3 +255,44 @@ def test_a_sqlite_table_rebuild_keeps_the_rows_that_point_at_it(tmp_path):
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
         engine.dispose()
+
+
+def test_two_inits_at_once_on_postgresql_both_succeed(tmp_path):
+    with fresh_database("postgresql", tmp_path) as url:
+        env = {**os.environ, "DIGEST_CONFIG": "", "DIGEST_DATABASE_URL": url}
+        digest = str(Path(sys.executable).with_name("digest"))
+        runs = [
+            subprocess.Popen([digest, "init"], env=env, stdout=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
+        outputs = sorted(run.communicate(timeout=300)[0].strip() for run in runs)
+        assert [run.returncode for run in runs] == [0, 0]
+        head = revisions()[-1]
+        assert outputs == [
+            f"Created the database (schema {head}).",
+            f"Database is up to date (schema {head}).",
+        ]
+
+
+def test_a_second_init_on_postgresql_waits_for_the_first_and_does_nothing(tmp_path):
+    with fresh_database("postgresql", tmp_path) as url:
+        holder, engine = open_engine(url), open_engine(url)
+        try:
+            with holder.connect() as conn:
+                # Stand in for a first `digest init` mid-migration: hold its lock.
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock_key("migrations")})
+                with ThreadPoolExecutor(1) as pool:
+                    waiting = pool.submit(upgrade, engine)
+                    while not conn.execute(WAITING_FOR_ADVISORY_LOCK).scalar_one():
+                        assert not waiting.done(), waiting.exception()
+                    assert current_revision(holder) is None  # it built nothing meanwhile
+                    conn.execute(text("SELECT pg_advisory_unlock_all()"))
+                    assert waiting.result(timeout=120) == (None, revisions()[-1])
+        finally:
+            holder.dispose()
+            engine.dispose()
+
+
+WAITING_FOR_ADVISORY_LOCK = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+)

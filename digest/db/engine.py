@@ -8,15 +8,19 @@ so only `digest init` ever changes the schema.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from digest.locks import lock_key
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -81,10 +85,30 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Create or migrate the schema to head; return (revision before, after)."""
-    before = _current_or_raise(engine)
-    command.upgrade(alembic_config(engine), "head")
+    """Create or migrate the schema to head; return (revision before, after).
+    Runs at once are serialised on PostgreSQL: a second waits, then finds the
+    schema at head and does nothing. (On SQLite BEGIN IMMEDIATE does that.)"""
+    _current_or_raise(engine)  # reachable, or one clear line
+    with _migration_lock(engine):
+        before = _current_or_raise(engine)
+        command.upgrade(alembic_config(engine), "head")
     return before, head_revision()
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    key = {"key": lock_key("migrations")}
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), key)
+        conn.commit()  # a session lock: no transaction left open while migrating
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+            conn.commit()
 
 
 def require_current(engine: Engine) -> None:
