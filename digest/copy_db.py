@@ -17,7 +17,7 @@ The contract of `copy_database(source, target)`:
   copied with no change here. Tables present in the source database but not in
   the metadata (the scheduler's job store, a task queue's tables) are skipped
   and named in `CopyReport.skipped`: they hold no subscriber state, and the
-  processes recreate them.
+  processes recreate them. Tables only the target has are left as they are.
 """
 
 from __future__ import annotations
