@@ -17,9 +17,10 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from digest.batches import Batches
 from digest.delivery import deliver_batch
 from digest.editions import Planned, Planner, claim, due_period, history
-from digest.mail.base import Mailer
+from digest.mail.base import AuthError, Mailer
 from digest.render import CompileCache, SiteInfo
 from digest.store import editions as edition_store
 from digest.store.subscribers import Subscriber, list_subscribers, lock_subscriber
@@ -82,23 +83,34 @@ def run_send(
                 )
         subscribers = _recipients(conn, options.only)
         planner = Planner.load(conn, now=now, retention_days=options.retention_days)
-    batch: list[Planned] = []
+    batches = Batches(options.batch_size, group_size=getattr(mailer, "group_size", 0))
     for done, subscriber in enumerate(subscribers, 1):
         planned = _plan_and_claim(engine, planner, cache, subscriber, options, report)
-        if planned is not None:
-            batch.append(planned)
-        if len(batch) >= options.batch_size:
-            report.counts += deliver_batch(
-                engine, mailer, batch, cache=cache, secret=secret, now=now
-            )
-            batch = []
+        for batch in batches.add(planned) if planned is not None else []:
+            report.counts += _deliver(engine, mailer, batch, cache=cache, secret=secret, now=now)
         if progress:
             progress(done, len(subscribers))
-    if batch:
-        report.counts += deliver_batch(engine, mailer, batch, cache=cache, secret=secret, now=now)
+    for batch in batches.rest():
+        report.counts += _deliver(engine, mailer, batch, cache=cache, secret=secret, now=now)
     if not options.dry_run:
         prune(engine, now=now, retention_days=options.retention_days)
     return report
+
+
+def _deliver(engine: Engine, mailer: Mailer, batch: list[Planned], **kwargs) -> Counter:
+    """`deliver_batch`, except that a provider refusing our credentials stops
+    the run: this batch's editions not yet sent are released (nothing of them
+    reached the provider; the batches before it are done, later subscribers
+    were not claimed yet) and AuthError goes up with a line that says so."""
+    try:
+        return deliver_batch(engine, mailer, batch, **kwargs)
+    except AuthError as exc:
+        with engine.begin() as conn:
+            released = edition_store.release_unsent(conn, [p.edition_id for p in batch])
+        log.error("sending stopped: %s; %d claimed editions released", exc, released)
+        raise AuthError(
+            f"{exc}; sending stopped, {released} claimed editions released for the next run"
+        ) from exc
 
 
 def prune(engine: Engine, *, now: datetime, retention_days: int) -> int:
