@@ -107,7 +107,6 @@ def _deliver(engine: Engine, mailer: Mailer, batch: list[Planned], **kwargs) -> 
     except AuthError as exc:
         with engine.begin() as conn:
             released = edition_store.release_unsent(conn, [p.edition_id for p in batch])
-        log.error("sending stopped: %s; %d claimed editions released", exc, released)
         raise AuthError(
             f"{exc}; sending stopped, {released} claimed editions released for the next run"
         ) from exc

@@ -77,8 +77,8 @@ class SendGridMailer:
         self.substitutions_limit = substitutions_limit
 
     def calls(self, batch: Sequence[Message]) -> list[list[Message]]:
-        """One call per distinct template (and kind of mail), of at most 1000
-        messages, each address at most once per call; one call each for the
+        """One call per distinct template (and kind of mail), of at most
+        `group_size` (1000) messages, each address at most once per call; one call each for the
         messages that cannot share."""
         out: list[list[Message]] = []
         open_calls: dict[tuple[str, str], list[tuple[list[Message], set[str]]]] = {}
@@ -90,7 +90,7 @@ class SendGridMailer:
             chunks = open_calls.setdefault((message.category, message.template.key), [])
             address = message.to.lower()
             for call, addresses in chunks:
-                if len(call) < MAX_PERSONALIZATIONS and address not in addresses:
+                if len(call) < self.group_size and address not in addresses:
                     break
             else:
                 call, addresses = [], set()
