@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import NoReturn
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -84,32 +85,38 @@ def run_send(
         subscribers = _recipients(conn, options.only)
         planner = Planner.load(conn, now=now, retention_days=options.retention_days)
     batches = Batches(options.batch_size, group_size=getattr(mailer, "group_size", 0))
-    for done, subscriber in enumerate(subscribers, 1):
-        planned = _plan_and_claim(engine, planner, cache, subscriber, options, report)
-        for batch in batches.add(planned) if planned is not None else []:
-            report.counts += _deliver(engine, mailer, batch, cache=cache, secret=secret, now=now)
-        if progress:
-            progress(done, len(subscribers))
-    for batch in batches.rest():
-        report.counts += _deliver(engine, mailer, batch, cache=cache, secret=secret, now=now)
+    ready: list[list[Planned]] = []  # handed over; on AuthError, those unsent are released
+    try:
+        for done, subscriber in enumerate(subscribers, 1):
+            planned = _plan_and_claim(engine, planner, cache, subscriber, options, report)
+            ready = batches.add(planned) if planned is not None else []
+            for batch in ready:
+                report.counts += deliver_batch(
+                    engine, mailer, batch, cache=cache, secret=secret, now=now
+                )
+            if progress:
+                progress(done, len(subscribers))
+        ready = batches.rest()
+        for batch in ready:
+            report.counts += deliver_batch(
+                engine, mailer, batch, cache=cache, secret=secret, now=now
+            )
+    except AuthError as exc:
+        _stop(engine, exc, [p for b in [*ready, *batches.rest()] for p in b])
     if not options.dry_run:
         prune(engine, now=now, retention_days=options.retention_days)
     return report
 
 
-def _deliver(engine: Engine, mailer: Mailer, batch: list[Planned], **kwargs) -> Counter:
-    """`deliver_batch`, except that a provider refusing our credentials stops
-    the run: this batch's editions not yet sent are released (nothing of them
-    reached the provider; the batches before it are done, later subscribers
-    were not claimed yet) and AuthError goes up with a line that says so."""
-    try:
-        return deliver_batch(engine, mailer, batch, **kwargs)
-    except AuthError as exc:
-        with engine.begin() as conn:
-            released = edition_store.release_unsent(conn, [p.edition_id for p in batch])
-        raise AuthError(
-            f"{exc}; sending stopped, {released} claimed editions released for the next run"
-        ) from exc
+def _stop(engine: Engine, exc: AuthError, claimed: list[Planned]) -> NoReturn:
+    """The provider refused our credentials: release what this run claimed and
+    did not send (the batch being delivered and those still waiting; nothing
+    of them reached the provider) and stop with a line that says so."""
+    with engine.begin() as conn:
+        released = edition_store.release_unsent(conn, [p.edition_id for p in claimed])
+    raise AuthError(
+        f"{exc}; sending stopped, {released} claimed editions released for the next run"
+    ) from exc
 
 
 def prune(engine: Engine, *, now: datetime, retention_days: int) -> int:

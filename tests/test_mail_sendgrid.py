@@ -330,3 +330,16 @@ def test_it_names_a_missing_api_key(database_url):
     env = {"DIGEST_DATABASE_URL": database_url, "DIGEST_MAILER": "sendgrid"}
     result = run_digest(["send", "--now"], env)
     assert result.exit_code == 1 and "SENDGRID_API_KEY: required" in result.stderr
+
+
+def test_a_key_refused_mid_run_releases_every_claimed_edition_not_sent(engine, fake):
+    populate(engine, [(3, vision()), (1, vision(max_papers=2)), (1, vision(format="text"))])
+    fake.fail(2, "403")
+    mailer = mailer_for(fake)
+    mailer.group_size = 2  # the first two of the first group go out before the refusal
+    with pytest.raises(AuthError, match="403.*3 claimed editions released"):
+        run(engine, mailer)
+    assert states(engine) == Counter(sent=2)
+    again = run(engine, mailer_for(fake), now=RUN_AT + timedelta(minutes=1))
+    assert again.counts["sent"] == 3
+    assert len(assert_each_recipient_once_and_personal(fake)) == 5
