@@ -343,3 +343,45 @@ def test_a_key_refused_mid_run_releases_every_claimed_edition_not_sent(engine, f
     again = run(engine, mailer_for(fake), now=RUN_AT + timedelta(minutes=1))
     assert again.counts["sent"] == 3
     assert len(assert_each_recipient_once_and_personal(fake)) == 5
+
+
+def test_the_fake_server_rejects_what_sendgrid_rejects(fake):
+    from python_http_client.exceptions import HTTPError
+    from sendgrid import SendGridAPIClient
+
+    client = SendGridAPIClient(API_KEY, host=fake.url).client
+    good = {
+        "from": {"email": "digest@example.org"},
+        "subject": "Hi",
+        "content": [
+            {"type": "text/plain", "value": "x"},
+            {"type": "text/html", "value": "<p>x</p>"},
+        ],
+        "personalizations": [{"to": [{"email": "a@example.org"}]}],
+    }
+    assert client.mail.send.post(request_body=good).status_code == 202
+    person = {"to": [{"email": "a@example.org"}]}
+    for change, field in [
+        ({"from": {}}, "from"),
+        ({"subject": ""}, "subject"),
+        ({"content": good["content"][::-1]}, "content"),
+        ({"personalizations": []}, "personalizations"),
+        (
+            {"personalizations": [{"to": [{"email": f"r{i}@example.org"}]} for i in range(1001)]},
+            "personalizations",
+        ),
+        ({"personalizations": [person, person]}, "personalizations.1.to.0.email"),
+        (
+            {"personalizations": [{**person, "substitutions": {"-k-": "v" * 10_000}}]},
+            "personalizations.0.substitutions",
+        ),
+        (
+            {"personalizations": [{**person, "headers": {"Subject": "x"}}]},
+            "personalizations.0.headers",
+        ),
+    ]:
+        with pytest.raises(HTTPError) as caught:
+            client.mail.send.post(request_body={**good, **change})
+        assert caught.value.status_code == 400
+        assert field in [e["field"] for e in caught.value.to_dict["errors"]], field
+    assert len(fake.accepted) == 1
