@@ -385,3 +385,12 @@ def test_the_fake_server_rejects_what_sendgrid_rejects(fake):
         assert caught.value.status_code == 400
         assert field in [e["field"] for e in caught.value.to_dict["errors"]], field
     assert len(fake.accepted) == 1
+
+
+def test_a_call_mixing_digests_is_refused_before_anything_is_sent(fake):
+    from digest.mail.base import MailError
+
+    other = sample_digest(2)
+    with pytest.raises(MailError) as caught:
+        mailer_for(fake).send([*messages(1), *messages(1, digest=other)])
+    assert not caught.value.delivered and fake.received == 0

@@ -38,7 +38,7 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from digest.digests import Message
-from digest.mail.base import AuthError, Outcome
+from digest.mail.base import AuthError, MailError, Outcome, Status
 from digest.mail.message import ascii_address
 from digest.mail.retry import Backoff
 from digest.render_view import TOKEN_PREFIX
@@ -113,6 +113,8 @@ class SendGridMailer:
     def send(self, call: Sequence[Message]) -> list[Outcome]:
         """One Mail Send request for `call` (retried only while nothing can
         have been delivered). Raises AuthError on 401/403."""
+        if len(call) > 1 and not self._one_group(call):
+            raise MailError("a SendGrid call must hold messages of one digest (see calls())")
         outcomes: list[Outcome | None] = [None] * len(call)
         ready: list[int] = []
         for i, message in enumerate(call):
@@ -125,6 +127,10 @@ class SendGridMailer:
             for i, outcome in zip(ready, self._post([call[i] for i in ready]), strict=True):
                 outcomes[i] = outcome
         return [o for o in outcomes if o is not None]
+
+    def _one_group(self, call: Sequence[Message]) -> bool:
+        keys = {(m.category, m.template.key if m.template else None) for m in call}
+        return len(keys) == 1 and all(self.shareable(m) for m in call)
 
     def _post(self, messages: list[Message]) -> list[Outcome]:
         body = request_body(messages, self.sender)
@@ -235,7 +241,9 @@ def _unsendable(message: Message) -> str | None:
     return None
 
 
-def _all(messages: Sequence[Message], status, error: str | None = None, message_id=None):
+def _all(
+    messages: Sequence[Message], status: Status, error: str | None = None, message_id=None
+) -> list[Outcome]:
     return [Outcome(status, message_id=message_id, error=error) for _ in messages]
 
 
