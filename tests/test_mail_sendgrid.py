@@ -326,10 +326,22 @@ def test_a_wrong_key_stops_digest_send_and_a_rerun_with_the_right_key_delivers(
     engine.dispose()
 
 
-def test_it_names_a_missing_api_key(database_url):
+def test_it_names_a_missing_api_key_and_wires_the_host_and_key_file(database_url, tmp_path):
+    from digest.config import load_settings
+    from digest.wiring import make_mailer
+
     env = {"DIGEST_DATABASE_URL": database_url, "DIGEST_MAILER": "sendgrid"}
     result = run_digest(["send", "--now"], env)
     assert result.exit_code == 1 and "SENDGRID_API_KEY: required" in result.stderr
+    key_file = tmp_path / "key"
+    key_file.write_text("SG.from-a-file\n")
+    eu = "https://api.eu.sendgrid.com"
+    settings = load_settings(
+        environ={**env, "SENDGRID_API_KEY_FILE": str(key_file), "DIGEST_SENDGRID_HOST": eu}
+    )
+    mailer = make_mailer(settings)
+    assert mailer.client.host == eu and mailer.client.client.timeout == 30.0
+    assert mailer.client.client.request_headers["Authorization"] == "Bearer SG.from-a-file"
 
 
 def test_a_key_refused_mid_run_releases_every_claimed_edition_not_sent(engine, fake):
