@@ -30,6 +30,7 @@ ENV_VARS = {
     "DIGEST_SENDGRID_HOST": "sendgrid_host",
     "DIGEST_SENDGRID_WEBHOOK_KEY": "sendgrid_webhook_key",
     "DIGEST_SMTP_URL": "smtp_url",
+    "DIGEST_SMTP_CA_FILE": "smtp_ca_file",
     "DIGEST_BASE_URL": "base_url",
     "DIGEST_SECRET_KEY": "secret_key",
     "DIGEST_FROM": "sender",
@@ -99,6 +100,7 @@ class Settings(BaseSettings):
     sendgrid_host: str = Field(default="https://api.sendgrid.com", pattern=r"^https?://")
     sendgrid_webhook_key: str | None = None
     smtp_url: SecretStr | None = None
+    smtp_ca_file: Path | None = None  # extra CA certificates to trust for the SMTP server
     base_url: str = Field(
         default="http://localhost:8000", pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=300
     )

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from digest.digests import Message, Recipient
 from digest.editions import Planned
-from digest.mail.base import Mailer, MailError, Outcome
+from digest.mail.base import AuthError, Mailer, MailError, Outcome
 from digest.render import CompileCache, SiteInfo, personalize
 from digest.store import editions as edition_store
 from digest.tokens import link_urls
@@ -81,6 +81,8 @@ def send_call(mailer: Mailer, call: Sequence[Message]) -> list[Outcome]:
     """One provider call; a failure of the whole call becomes one outcome each."""
     try:
         return mailer.send(call)
+    except AuthError:
+        raise  # nothing can be sent this run: run_send stops and releases
     except MailError as exc:
         return [_whole_batch_outcome(exc)] * len(call)
     except Exception as exc:

@@ -67,11 +67,27 @@ class Recipient:
     name: str = ""
 
 
+@dataclass(frozen=True)
+class Template:
+    """The content shared by every message of one compiled digest, personal
+    tokens still in: a mailer that substitutes server-side (SendGrid) sends it
+    once per group with each recipient's `Message.substitutions`. Equal `key`s
+    mean equal subject, text and html."""
+
+    key: str
+    subject: str
+    text: str
+    html: str | None = None
+
+
 @dataclass
 class Message:
     """One rendered email, ready for a mailer. `html` is None for text-only mail.
     `headers` holds the extra headers (List-Id, List-Unsubscribe, ...); the mailer
-    adds From/To/Subject/Date/Message-ID."""
+    adds From/To/Subject/Date/Message-ID. `category` names the kind of mail
+    (digest, confirmation, welcome). `text`/`html` are filled in; when the
+    message came from a shared digest, `template` holds that content with the
+    tokens and `substitutions` maps each token to this recipient's value."""
 
     to: str
     subject: str
@@ -81,3 +97,6 @@ class Message:
     subscriber_id: int | None = None
     edition_id: int | None = None
     period: str | None = None  # the edition's period, for file names and logs
+    category: str = "digest"
+    template: Template | None = None
+    substitutions: dict[str, str] = field(default_factory=dict)

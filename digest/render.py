@@ -16,6 +16,7 @@ papers and says how many more there are, in both parts alike.
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
 import textwrap
 from collections import OrderedDict
@@ -26,7 +27,7 @@ from pathlib import Path
 import jinja2
 from mjml import mjml2html
 
-from digest.digests import Digest, Message, Recipient
+from digest.digests import Digest, Message, Recipient, Template
 from digest.excerpt import plural
 from digest.html_budget import fit_html
 from digest.render_view import (
@@ -114,12 +115,23 @@ class CompiledDigest:
     mjml_compiles: int = 0
     _text_parts: list[str] = field(init=False, repr=False, compare=False)
     _html_parts: list[str] | None = field(init=False, repr=False, compare=False)
+    template: Template = field(init=False, repr=False, compare=False)
+    _tokens: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Split once at the tokens so personalizing is a join, not a search.
         object.__setattr__(self, "_text_parts", TOKEN_PATTERN.split(self.text))
         parts = TOKEN_PATTERN.split(self.html) if self.html is not None else None
         object.__setattr__(self, "_html_parts", parts)
+        used = self._text_parts[1::2] + (parts[1::2] if parts else [])
+        object.__setattr__(self, "_tokens", tuple(dict.fromkeys(used)))
+        # One Template object shared by every message of this digest; its key
+        # is the content itself, so equal keys are equal emails.
+        key = hashlib.blake2b(digest_size=16)
+        for part in (self.subject, self.text, self.html or ""):
+            key.update(part.encode("utf-8", "surrogatepass") + b"\0")
+        template = Template(key.hexdigest(), self.subject, self.text, self.html)
+        object.__setattr__(self, "template", template)
 
     @property
     def omitted(self) -> int:
@@ -228,7 +240,9 @@ def _fill(parts: list[str], values: dict[str, str]) -> str:
 
 def personalize(compiled: CompiledDigest, recipient: Recipient) -> Message:
     """The email for one recipient: tokens filled, list headers set (RFC 2369,
-    RFC 2919, RFC 8058 one-click). No template is rendered here."""
+    RFC 2919, RFC 8058 one-click), and the shared template with this
+    recipient's substitutions for mailers that fill tokens server-side. No
+    template is rendered here."""
     values = substitutions(recipient)
     html_parts = compiled._html_parts
     return Message(
@@ -242,6 +256,8 @@ def personalize(compiled: CompiledDigest, recipient: Recipient) -> Message:
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
         subscriber_id=recipient.subscriber_id,
+        template=compiled.template,
+        substitutions={t: values[t] for t in compiled._tokens},
     )
 
 

@@ -13,13 +13,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import NoReturn
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from digest.batches import Batches
 from digest.delivery import deliver_batch
 from digest.editions import Planned, Planner, claim, due_period, history
-from digest.mail.base import Mailer
+from digest.mail.base import AuthError, Mailer
 from digest.render import CompileCache, SiteInfo
 from digest.store import editions as edition_store
 from digest.store.subscribers import Subscriber, list_subscribers, lock_subscriber
@@ -82,23 +84,39 @@ def run_send(
                 )
         subscribers = _recipients(conn, options.only)
         planner = Planner.load(conn, now=now, retention_days=options.retention_days)
-    batch: list[Planned] = []
-    for done, subscriber in enumerate(subscribers, 1):
-        planned = _plan_and_claim(engine, planner, cache, subscriber, options, report)
-        if planned is not None:
-            batch.append(planned)
-        if len(batch) >= options.batch_size:
+    batches = Batches(options.batch_size, group_size=getattr(mailer, "group_size", 0))
+    ready: list[list[Planned]] = []  # handed over; on AuthError, those unsent are released
+    try:
+        for done, subscriber in enumerate(subscribers, 1):
+            planned = _plan_and_claim(engine, planner, cache, subscriber, options, report)
+            ready = batches.add(planned) if planned is not None else []
+            for batch in ready:
+                report.counts += deliver_batch(
+                    engine, mailer, batch, cache=cache, secret=secret, now=now
+                )
+            if progress:
+                progress(done, len(subscribers))
+        ready = batches.rest()
+        for batch in ready:
             report.counts += deliver_batch(
                 engine, mailer, batch, cache=cache, secret=secret, now=now
             )
-            batch = []
-        if progress:
-            progress(done, len(subscribers))
-    if batch:
-        report.counts += deliver_batch(engine, mailer, batch, cache=cache, secret=secret, now=now)
+    except AuthError as exc:
+        _stop(engine, exc, [p for b in [*ready, *batches.rest()] for p in b])
     if not options.dry_run:
         prune(engine, now=now, retention_days=options.retention_days)
     return report
+
+
+def _stop(engine: Engine, exc: AuthError, claimed: list[Planned]) -> NoReturn:
+    """The provider refused our credentials: release what this run claimed and
+    did not send (the batch being delivered and those still waiting; nothing
+    of them reached the provider) and stop with a line that says so."""
+    with engine.begin() as conn:
+        released = edition_store.release_unsent(conn, [p.edition_id for p in claimed])
+    raise AuthError(
+        f"{exc}; sending stopped, {released} claimed editions released for the next run"
+    ) from exc
 
 
 def prune(engine: Engine, *, now: datetime, retention_days: int) -> int:

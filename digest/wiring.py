@@ -61,6 +61,41 @@ def make_mailer(settings: Settings) -> Mailer:
         from digest.mail.console import ConsoleMailer
 
         return ConsoleMailer(settings.sender)
-    raise ConfigError(
-        f"DIGEST_MAILER: the {settings.mailer!r} mailer is not available yet; use outbox or console"
-    )
+    if settings.mailer == "sendgrid":
+        return _sendgrid_mailer(settings)
+    if settings.mailer == "smtp":
+        return _smtp_mailer(settings)
+    raise ConfigError(f"DIGEST_MAILER: unknown mailer {settings.mailer!r}")
+
+
+def _sendgrid_mailer(settings: Settings) -> Mailer:
+    from digest.mail.sendgrid import SendGridMailer
+
+    key = settings.sendgrid_api_key.get_secret_value() if settings.sendgrid_api_key else ""
+    if not key.strip():
+        raise ConfigError(
+            "SENDGRID_API_KEY: required when DIGEST_MAILER is sendgrid "
+            "(an API key with the Mail Send permission, or SENDGRID_API_KEY_FILE)"
+        )
+    return SendGridMailer(key.strip(), settings.sender, host=settings.sendgrid_host)
+
+
+def _smtp_mailer(settings: Settings) -> Mailer:
+    from digest.mail.smtp import SmtpMailer, parse_smtp_url
+
+    if settings.smtp_url is None:
+        raise ConfigError(
+            "DIGEST_SMTP_URL: required when DIGEST_MAILER is smtp, "
+            "e.g. smtp://user:password@mail.example.org:587 (or DIGEST_SMTP_URL_FILE)"
+        )
+    ca_file = settings.smtp_ca_file
+    if ca_file is not None and not ca_file.is_file():
+        raise ConfigError(f"DIGEST_SMTP_CA_FILE: {ca_file} is not a file")
+    try:
+        config = parse_smtp_url(settings.smtp_url.get_secret_value(), str(ca_file or "") or None)
+    except ValueError as exc:
+        raise ConfigError(f"DIGEST_SMTP_URL: {exc}") from None
+    try:
+        return SmtpMailer(config, settings.sender)
+    except OSError as exc:  # ssl: an unreadable or invalid CA file
+        raise ConfigError(f"DIGEST_SMTP_CA_FILE: cannot load {ca_file}: {exc}") from None

@@ -19,6 +19,7 @@ from digest.cli.common import (
 )
 from digest.db.engine import open_engine, upgrade
 from digest.ingest import fetch_all, select_sources
+from digest.mail.base import AuthError
 from digest.send import SendOptions, run_send
 from digest.store import editions as edition_store
 from digest.store.fetch_state import all_states
@@ -122,6 +123,8 @@ def send(
     mailer = rt.mailer()
     try:
         report = _send_with_progress(rt, mailer, options)
+    except AuthError as exc:  # the provider refused our credentials: one line, exit 1
+        raise UserError(str(exc)) from None
     finally:
         mailer.close()
     for planned in report.planned:

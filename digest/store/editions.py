@@ -132,6 +132,19 @@ def release(conn: Connection, edition_ids: Iterable[int]) -> None:
         conn.execute(delete(editions).where(editions.c.id.in_(ids)))
 
 
+def release_unsent(conn: Connection, edition_ids: Iterable[int]) -> int:
+    """Release those of `edition_ids` still pending or sending: a run that
+    stops because the provider refused its credentials (nothing of those was
+    delivered). Returns how many."""
+    ids = list(edition_ids)
+    unsent = select(editions.c.id).where(
+        editions.c.id.in_(ids), editions.c.status.in_(("pending", "sending"))
+    )
+    found = list(conn.execute(unsent).scalars()) if ids else []
+    release(conn, found)
+    return len(found)
+
+
 def release_stale(conn: Connection, *, leased_before: datetime) -> tuple[int, int]:
     """Tidy editions left by a run that died. Pending ones (never handed to a
     mailer) are released so the next run sends them; ones left "sending" may

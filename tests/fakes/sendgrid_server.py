@@ -1,0 +1,399 @@
+"""A local stand-in for SendGrid's `POST /v3/mail/send` on 127.0.0.1.
+
+It checks what SendGrid documents (bearer auth; `from`; `subject`; `content`
+with text/plain first, then text/html; 1-1000 personalizations, each with
+`to`, string `headers` (no reserved names), string `substitutions` of at most
+10,000 bytes, string `custom_args`; at most 1000 recipients and each address
+once per request; up to 10 categories) and answers 202 with `X-Message-Id`,
+400 with an `errors` body, 401 for a wrong key, 413 over 30 MB.
+
+Faults for the tests, by request number (1 = the first request received):
+
+    with FakeSendGrid() as server:
+        server.fail(2, "429")          # also "500", "503", "slow", "drop", "403"
+        server.faults = lambda n: ...  # or decide for every request
+        hold = server.hold(3)          # request 3 waits until hold.release.set()
+        hold.arrived.wait()
+
+"slow" answers only after `release_slow()` (or the server stops), so a client
+with a timeout gives up first; "drop" reads the request and closes the
+connection without an answer. Both, and held requests, count as accepted (the
+worst case for duplicates: SendGrid may well have taken them). `deliveries()`
+expands every accepted request into one email per recipient, substitutions
+applied, so tests can check each recipient's final content.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+API_KEY = "SG.test-key"
+MAX_BODY = 30 * 1024 * 1024
+SUBSTITUTIONS_LIMIT = 10_000
+CUSTOM_ARGS_LIMIT = 10_000
+RESERVED_HEADERS = {
+    "x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
+    "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc",
+}  # fmt: skip
+EMAIL = re.compile(r"^[^@\s;,<>]+@[^@\s;,<>]+\.[A-Za-z0-9-]+$")
+HOLD_LIMIT = 60.0  # seconds a held or slow request waits at most
+
+
+@dataclass
+class Accepted:
+    number: int
+    body: dict
+    message_id: str
+    at: float  # time.monotonic() when it arrived
+
+    @property
+    def recipients(self) -> list[str]:
+        return [t["email"] for p in self.body["personalizations"] for t in p["to"]]
+
+
+@dataclass
+class Delivery:
+    """One recipient's email as SendGrid would build it."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None
+    headers: dict[str, str]
+    custom_args: dict[str, str]
+    categories: list[str]
+    message_id: str
+    request: int
+
+
+@dataclass
+class Hold:
+    arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+class FakeSendGrid:
+    def __init__(self, api_key: str = API_KEY) -> None:
+        self.api_key = api_key
+        self.accepted: list[Accepted] = []
+        self.received = 0
+        self.answers: list[int | str] = []  # per request, in order: status or "drop"
+        self.faults: Callable[[int], str | None] = lambda number: None
+        self._faults: dict[int, str] = {}
+        self._holds: dict[int, Hold] = {}
+        self._slow = threading.Event()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    def __enter__(self) -> FakeSendGrid:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        self._slow.set()
+        for hold in self._holds.values():
+            hold.release.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def fail(self, number: int, kind: str) -> None:
+        self._faults[number] = kind
+
+    def hold(self, number: int) -> Hold:
+        hold = self._holds[number] = Hold()
+        return hold
+
+    def release_slow(self) -> None:
+        self._slow.set()
+
+    def deliveries(self) -> list[Delivery]:
+        with self._lock:
+            accepted = list(self.accepted)
+        return [d for a in accepted for d in expand(a)]
+
+    def _arrive(self) -> int:
+        with self._lock:
+            self.received += 1
+            return self.received
+
+    def _accept(self, number: int, body: dict) -> Accepted:
+        accepted = Accepted(number, body, uuid.uuid4().hex[:22], time.monotonic())
+        with self._lock:
+            self.accepted.append(accepted)
+        return accepted
+
+    def _answered(self, number: int, status: int | str) -> None:
+        with self._lock:
+            self.answers.append(status)
+
+    def _fault(self, number: int) -> str | None:
+        return self._faults.get(number) or self.faults(number)
+
+
+def expand(accepted: Accepted) -> list[Delivery]:
+    body = accepted.body
+    content = {c["type"]: c["value"] for c in body["content"]}
+    out = []
+    for p in body["personalizations"]:
+        subs = p.get("substitutions", {})
+        fill = _substituter(subs)
+        for to in p["to"]:
+            out.append(
+                Delivery(
+                    to=to["email"],
+                    subject=fill(p.get("subject", body.get("subject", ""))),
+                    text=fill(content.get("text/plain", "")),
+                    html=fill(content["text/html"]) if "text/html" in content else None,
+                    headers={**body.get("headers", {}), **p.get("headers", {})},
+                    custom_args={**body.get("custom_args", {}), **p.get("custom_args", {})},
+                    categories=list(body.get("categories", [])),
+                    message_id=accepted.message_id,
+                    request=accepted.number,
+                )
+            )
+    return out
+
+
+def _substituter(subs: dict[str, str]) -> Callable[[str], str]:
+    if not subs:
+        return lambda text: text
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(subs, key=len, reverse=True)))
+    return lambda text: pattern.sub(lambda m: subs[m.group(0)], text)
+
+
+def validate(body: object) -> list[dict]:
+    """SendGrid's documented checks; an empty list when the request is valid."""
+    if not isinstance(body, dict):
+        return [_error(None, "Bad Request")]
+    errors: list[dict] = []
+    sender = body.get("from")
+    if not isinstance(sender, dict) or not EMAIL.match(str(sender.get("email", ""))):
+        errors.append(_error("from", "The from object must be provided for every email send."))
+    personalizations = body.get("personalizations")
+    if not isinstance(personalizations, list) or not personalizations:
+        errors.append(_error("personalizations", "You must have at least one personalization."))
+        personalizations = []
+    elif len(personalizations) > 1000:
+        errors.append(
+            _error(
+                "personalizations",
+                "The personalization block is limited to 1000 personalizations per API request.",
+            )
+        )
+    subject = body.get("subject")
+    if not (isinstance(subject, str) and subject.strip()) and not all(
+        isinstance(p, dict) and p.get("subject") for p in personalizations
+    ):
+        errors.append(_error("subject", "The subject is required."))
+    errors += _content_errors(body.get("content"))
+    seen: set[str] = set()
+    for i, p in enumerate(personalizations):
+        errors += _personalization_errors(i, p, seen)
+    if len(seen) > 1000:
+        errors.append(
+            _error(
+                "personalizations",
+                "There is a limit of 1000 total recipients (to + cc + bcc) per request.",
+            )
+        )
+    categories = body.get("categories", [])
+    if not isinstance(categories, list) or len(categories) > 10:
+        errors.append(_error("categories", "You may not have more than 10 categories per request."))
+    elif any(not isinstance(c, str) or len(c) > 255 for c in categories):
+        errors.append(_error("categories", "A category cannot be longer than 255 characters."))
+    if not isinstance(body.get("tracking_settings", {}), dict):
+        errors.append(_error("tracking_settings", "Invalid type. Expected: object."))
+    return errors
+
+
+def _content_errors(content: object) -> list[dict]:
+    if not isinstance(content, list) or not content:
+        return [
+            _error(
+                "content", "Unless a valid template_id is provided, the content array is required."
+            )
+        ]
+    for i, part in enumerate(content):
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            return [_error(f"content.{i}.type", "The content type cannot be blank.")]
+        if not isinstance(part.get("value"), str) or not part["value"]:
+            return [
+                _error(
+                    f"content.{i}.value",
+                    "The content value must be a string at least one character in length.",
+                )
+            ]
+    types = [p["type"] for p in content]
+    expected = [t for t in ("text/plain", "text/html") if t in types]
+    if types[: len(expected)] != expected:
+        return [
+            _error(
+                "content",
+                "If present, text/plain content must be first, followed by text/html, followed by any other content.",
+            )
+        ]
+    return []
+
+
+def _personalization_errors(i: int, p: object, seen: set[str]) -> list[dict]:
+    where = f"personalizations.{i}"
+    if not isinstance(p, dict):
+        return [_error(where, "Invalid type. Expected: object.")]
+    errors = []
+    to = p.get("to")
+    if not isinstance(to, list) or not to:
+        errors.append(
+            _error(f"{where}.to", "The to parameter is required for all personalization objects.")
+        )
+        to = []
+    for j, r in enumerate([*to, *p.get("cc", []), *p.get("bcc", [])]):
+        address = r.get("email", "") if isinstance(r, dict) else ""
+        if not EMAIL.match(str(address)):
+            errors.append(_error(f"{where}.to.{j}.email", "Does not contain a valid address."))
+        elif address.lower() in seen:
+            errors.append(
+                _error(
+                    f"{where}.to.{j}.email",
+                    "Each email address in the personalization block should be unique between to, cc, and bcc.",
+                )
+            )
+        seen.add(str(address).lower())
+    for name, limit in (
+        ("headers", None),
+        ("substitutions", SUBSTITUTIONS_LIMIT),
+        ("custom_args", CUSTOM_ARGS_LIMIT),
+    ):
+        values = p.get(name, {})
+        if not isinstance(values, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in values.items()
+        ):
+            errors.append(
+                _error(f"{where}.{name}", f"Invalid type. {name} must be an object of strings.")
+            )
+            continue
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in values.items())
+        if limit is not None and size > limit:
+            errors.append(
+                _error(
+                    f"{where}.{name}",
+                    f"The total size of {name} may not exceed {limit} bytes per personalization object.",
+                )
+            )
+        if name == "headers":
+            bad = [
+                k for k in values if k.lower() in RESERVED_HEADERS or " " in k or "\n" in values[k]
+            ]
+            if bad:
+                errors.append(
+                    _error(
+                        f"{where}.headers",
+                        f"These headers are reserved or invalid: {', '.join(bad)}.",
+                    )
+                )
+    return errors
+
+
+def _error(field: str | None, message: str) -> dict:
+    return {"field": field, "message": message, "help": None}
+
+
+def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            number = fake._arrive()
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length <= MAX_BODY else b""
+            if self.path != "/v3/mail/send":
+                return self._answer(number, 404, [_error(None, "not found")])
+            if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                return self._answer(
+                    number,
+                    401,
+                    [
+                        _error(
+                            None, "The provided authorization grant is invalid, expired, or revoked"
+                        )
+                    ],
+                )
+            fault = fake._fault(number)
+            if fault == "403":
+                return self._answer(number, 403, [_error(None, "access forbidden")])
+            if fault == "429":
+                reset = str(int(time.time()) + 1)
+                limits = {
+                    "X-RateLimit-Limit": "600",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": reset,
+                }
+                return self._answer(number, 429, [_error(None, "too many requests")], limits)
+            if fault in ("500", "503"):
+                return self._answer(
+                    number,
+                    int(fault),
+                    [
+                        _error(
+                            None,
+                            "Internal Server Error" if fault == "500" else "Service Unavailable",
+                        )
+                    ],
+                )
+            if length > MAX_BODY:
+                return self._answer(number, 413, [_error(None, "Payload Too Large")])
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                return self._answer(number, 400, [_error(None, "Bad Request")])
+            errors = validate(body)
+            if errors:
+                return self._answer(number, 400, errors)
+            accepted = fake._accept(number, body)
+            if fault == "drop":
+                fake._answered(number, "drop")
+                self.close_connection = True
+                return
+            if fault == "slow":
+                fake._slow.wait(HOLD_LIMIT)
+            hold = fake._holds.get(number)
+            if hold is not None:
+                hold.arrived.set()
+                hold.release.wait(HOLD_LIMIT)
+            self._answer(number, 202, None, {"X-Message-Id": accepted.message_id})
+
+        def _answer(self, number: int, status: int, errors, headers=None) -> None:
+            fake._answered(number, status)
+            payload = b"" if errors is None else json.dumps({"errors": errors}).encode()
+            try:
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a timeout test)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Handler
