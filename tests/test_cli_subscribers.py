@@ -67,7 +67,7 @@ def test_it_refuses_bad_input_with_one_line(database_url, tmp_path):
 def test_it_removes_to_a_hashed_suppression(database_url, tmp_path):
     env = env_for(database_url, tmp_path)
     assert run_digest(["subscribers", "add", "bob@example.org", "--confirmed"], env).exit_code == 0
-    removed = run_digest(["subscribers", "remove", "bob@example.org"], env)
+    removed = run_digest(["subscribers", "remove", "bob@example.org", "--yes"], env)
     assert removed.exit_code == 0, removed.stderr
     assert "bob@example.org" not in listed(env)
     again = run_digest(["subscribers", "add", "bob@example.org", "--confirmed"], env)

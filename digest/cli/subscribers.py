@@ -212,17 +212,33 @@ def _as_json(s) -> dict:
 
 
 @subscribers_app.command("remove")
-def remove(email: str = typer.Argument(..., help="The address to erase.")) -> None:
-    """Erase a subscriber; only a hashed suppression entry is kept.
+def remove(
+    email: str = typer.Argument(..., help="The address to erase."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Erase a subscriber and their sent log; only a hashed suppression entry is
+    kept. Asks first (--yes skips the question, and is required when stdin is
+    not a terminal). An address that is not subscribed changes nothing.
 
-    Example: digest subscribers remove ada@example.org
+    Example: digest subscribers remove ada@example.org --yes
     """
     address = normalize_email(email)
     rt = runtime()
     with rt.engine.begin() as conn:
+        sub = get_subscriber(conn, address)
+    if sub is None:
+        raise UserError(f"no subscriber {address}; nothing changed")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UserError(f"not removing {address} without confirmation: pass --yes")
+        question = f"Erase {address} ({sub.status}) and what was sent to them?"
+        if not typer.confirm(question, default=False):
+            console.print("Nothing removed.", markup=False)
+            raise typer.Exit(1)
+    with rt.engine.begin() as conn:
         removed = remove_subscriber(conn, address, now=utcnow())
     if not removed:
-        raise UserError(f"no subscriber {address} (the address is suppressed anyway)")
+        raise UserError(f"no subscriber {address}; nothing changed")
     console.print(f"Removed {address}; a hashed suppression entry remains.", markup=False)
 
 

@@ -150,11 +150,14 @@ def remove_subscriber(
     conn: Connection, email: str, *, now: datetime, reason: str = "removed"
 ) -> bool:
     """Erase the subscriber (their editions and sent log go with them) and keep
-    only a hashed suppression entry. Returns False when there was no such address."""
+    only a hashed suppression entry. Returns False, and changes nothing, when
+    there was no such address (suppressing a stranger would later tell them they
+    "unsubscribed before")."""
     query = delete(subscribers).where(func.lower(subscribers.c.email) == email.lower())
-    deleted = conn.execute(query).rowcount
+    if not conn.execute(query).rowcount:
+        return False
     suppress(conn, email, reason=reason, now=now)
-    return bool(deleted)
+    return True
 
 
 def suppress(conn: Connection, email: str, *, reason: str, now: datetime) -> None:
