@@ -30,7 +30,12 @@ from digest.store.subscribers import (
     update_subscriber,
 )
 from digest.subscriber_csv import read_csv, write_csv
-from digest.subscriber_input import InputError, apply_options, normalize_email
+from digest.subscriber_input import (
+    InputError,
+    apply_options,
+    check_has_interests,
+    normalize_email,
+)
 from digest.topics import load_catalog
 
 register_user_error(InputError)
@@ -108,6 +113,7 @@ def add(
     options = _options(locals())
     address = normalize_email(email)
     prefs = apply_options(Preferences(), options, load_catalog())
+    check_has_interests(prefs)
     rt = runtime()
     try:
         with rt.engine.begin() as conn:
@@ -155,6 +161,8 @@ def set_(
         if sub is None:
             raise UserError(f"no subscriber {address}")
         prefs = apply_options(sub.prefs, options, load_catalog())
+        if confirmed or sub.status in ("active", "pending"):
+            check_has_interests(prefs)
         if confirmed and sub.status != "active":
             _check_may_activate(conn, address, sub, "--confirmed")
         update_subscriber(conn, sub.id, prefs, status="active" if confirmed else None, now=utcnow())
@@ -280,10 +288,13 @@ def _import_row(conn, row, catalog, now) -> str:
     if row.confirmed:
         _check_may_activate(conn, row.email, existing, "confirmed=true")
     if existing is None:
+        check_has_interests(row.prefs)
         status = "active" if row.confirmed else "pending"
         add_subscriber(conn, row.email, row.prefs, status=status, now=now)
         return "added"
     prefs = apply_options(existing.prefs, row.options, catalog)
+    if row.confirmed or existing.status in ("active", "pending"):
+        check_has_interests(prefs)
     status = "active" if row.confirmed else None
     update_subscriber(conn, existing.id, prefs, status=status, now=now)
     return "updated"
