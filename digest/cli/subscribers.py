@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -29,7 +30,7 @@ from digest.store.subscribers import (
     remove_subscriber,
     update_subscriber,
 )
-from digest.subscriber_csv import read_csv, write_csv
+from digest.subscriber_csv import decode_csv, read_csv, write_csv
 from digest.subscriber_input import (
     InputError,
     apply_options,
@@ -256,16 +257,22 @@ def import_(
 ) -> None:
     """Import subscribers from CSV (columns named like the options). Existing
     addresses are updated; bad rows are reported with their line number.
+    Spreadsheet files are fine: `,`, `;` or tab delimiters, a byte-order mark,
+    and Windows-1252 or Latin-1 text (the report says which encoding was assumed).
+    Re-importing the same file changes nothing and says so.
 
     Example: digest subscribers import people.csv
     """
     try:
-        with open(file, newline="", encoding="utf-8-sig") as fh:
-            rows, errors = read_csv(fh, load_catalog())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {file}: {exc}") from None
+        data = file.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {file}: {exc.strerror or exc}") from None
+    text, encoding = decode_csv(data)
+    rows, errors = read_csv(io.StringIO(text, newline=""), load_catalog())
+    if encoding not in ("UTF-8", "UTF-16"):
+        console.print(f"{file} is not UTF-8: read it as {encoding}.", markup=False)
     rt = runtime()
-    done = {"added": 0, "updated": 0}
+    done = {"added": 0, "updated": 0, "unchanged": 0}
     catalog = load_catalog()
     with rt.engine.begin() as conn:
         for row in rows:
@@ -273,17 +280,21 @@ def import_(
                 done[_import_row(conn, row, catalog, utcnow())] += 1
             except InputError as exc:
                 errors.append((row.line, str(exc)))
-    added, updated = done["added"], done["updated"]
     for line, reason in sorted(errors):
         err_console.print(f"{file}:{line}: {reason}", markup=False)
-    console.print(f"Imported {added} new, updated {updated}, rejected {len(errors)}.", markup=False)
+    console.print(
+        f"Imported {done['added']} new, updated {done['updated']}, "
+        f"unchanged {done['unchanged']}, rejected {len(errors)}.",
+        markup=False,
+    )
     if errors:
         raise typer.Exit(1)
 
 
 def _import_row(conn, row, catalog, now) -> str:
-    """Add or update one imported subscriber; "added" or "updated". An existing
-    subscriber keeps every setting the file has no column for."""
+    """Add or update one imported subscriber; "added", "updated" or "unchanged"
+    (nothing written). An existing subscriber keeps every setting the file has
+    no column for."""
     existing = get_subscriber(conn, row.email)
     if row.confirmed:
         _check_may_activate(conn, row.email, existing, "confirmed=true")
@@ -296,6 +307,8 @@ def _import_row(conn, row, catalog, now) -> str:
     if row.confirmed or existing.status in ("active", "pending"):
         check_has_interests(prefs)
     status = "active" if row.confirmed else None
+    if prefs == existing.prefs and status in (None, existing.status):
+        return "unchanged"
     update_subscriber(conn, existing.id, prefs, status=status, now=now)
     return "updated"
 
