@@ -57,12 +57,14 @@ class InputError(ValueError):
 
 
 def normalize_email(text: str) -> str:
-    """The address in normalized form (domain lowercased and IDNA-checked, local
-    part as typed, Unicode NFC); no DNS lookups. A non-ASCII local part is
-    refused: mail to it needs SMTPUTF8, which not every server on the way has."""
+    """The address in normalized form: lower-cased (domains ignore case, and so
+    do the mailboxes of every provider people use: Ada@ and ada@ are one
+    person), IDNA-checked, Unicode NFC; no DNS lookups. A non-ASCII local part
+    is refused: mail to it needs SMTPUTF8, which not every server on the way has."""
     try:
         address = str(text).strip()
-        return validate_email(address, check_deliverability=False, allow_smtputf8=False).normalized
+        valid = validate_email(address, check_deliverability=False, allow_smtputf8=False)
+        return valid.normalized.lower()
     except EmailNotValidError as error:
         raise InputError(f"invalid email address: {error}") from None
 

@@ -28,7 +28,7 @@ def test_it_adds_and_sets_subscribers_with_every_option(database_url, tmp_path):
         env,
     )  # fmt: skip
     assert added.exit_code == 0, added.stderr
-    sub = listed(env)["Ada.Lovelace@example.org"]
+    sub = listed(env)["ada.lovelace@example.org"]
     assert sub["status"] == "active"
     assert sub["topics"] == ["nlp:5:10", "robotics"]
     assert sub["keywords"] == ["diffusion", "scaling laws"]
@@ -44,7 +44,7 @@ def test_it_adds_and_sets_subscribers_with_every_option(database_url, tmp_path):
         ["subscribers", "set", "ada.lovelace@example.org", "--hour", "9", "--keywords", ""], env
     )
     assert changed.exit_code == 0, changed.stderr
-    sub = listed(env)["Ada.Lovelace@example.org"]
+    sub = listed(env)["ada.lovelace@example.org"]
     assert sub["hour"] == 9 and sub["keywords"] == [] and sub["topics"] == ["nlp:5:10", "robotics"]
 
 
