@@ -280,6 +280,8 @@ def import_(
                 done[_import_row(conn, row, catalog, utcnow())] += 1
             except InputError as exc:
                 errors.append((row.line, str(exc)))
+            except SubscriberExists:  # added by someone else while this import ran
+                errors.append((row.line, "subscribed meanwhile; import again to update"))
     for line, reason in sorted(errors):
         err_console.print(f"{file}:{line}: {reason}", markup=False)
     console.print(
