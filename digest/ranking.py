@@ -10,6 +10,12 @@ exact phrases, title occurrences weighted above abstract ones, term frequency
 saturated and normalised by field length, each term weighted by its rarity in
 the pool. A paper is relevant only when its relevance reaches the topic's
 `min_relevance` (the gate): a thin topic yields fewer papers, never filler.
+
+Generic words (`topics.GENERIC_WORDS`: transformer, generation, text, model, …)
+are evidence a reader would question: a catalog term that is one of them alone
+adds to a relevant paper's score but not to what passes the gate, and is never
+named in the reason. The reason names the category and the distinctive terms
+that made the paper relevant.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from functools import lru_cache
 
 from digest.papers import Paper
 from digest.textmatch import analyse, count_at, name_parts, positions, same_author
-from digest.topics import Topic
+from digest.topics import GENERIC_WORDS, INTERESTS_SLUG, Topic
 
 # BM25F parameters (the usual defaults); a title word counts like three in the abstract.
 K1 = 1.2
@@ -70,6 +76,7 @@ class _Term:
     label: str
     tokens: tuple[str, ...]
     weight: float
+    generic: bool = False  # one generic word: orders, never gates or explains
 
 
 class _Doc:
@@ -177,14 +184,23 @@ def as_index(papers: Sequence[Paper] | RankingIndex) -> RankingIndex:
 @lru_cache(maxsize=256)
 def _terms(topic: Topic) -> tuple[_Term, ...]:
     """The topic's query: keywords at full weight, related terms lighter; a term
-    written twice (same stems) counts once, at its first weight."""
+    written twice (same stems) counts once, at its first weight. A catalog term
+    that is a single generic word is marked generic; a subscriber's own keywords
+    never are (they asked for exactly that word)."""
     terms: dict[tuple[str, ...], _Term] = {}
+    catalog = topic.slug != INTERESTS_SLUG
     for weight, labels in ((1.0, topic.keywords), (RELATED_WEIGHT, topic.related)):
         for label in labels:
             tokens = analyse(label)
             if tokens and tokens not in terms:
-                terms[tokens] = _Term(label, tokens, weight)
+                generic = catalog and len(tokens) == 1 and tokens[0] in _generic_stems()
+                terms[tokens] = _Term(label, tokens, weight, generic)
     return tuple(terms.values())
+
+
+@lru_cache(maxsize=1)
+def _generic_stems() -> frozenset[str]:
+    return frozenset(stem for word in GENERIC_WORDS for stem in analyse(word))
 
 
 def _text_evidence(topic: Topic, index: RankingIndex) -> dict[int, list[tuple[float, _Term]]]:
@@ -223,7 +239,8 @@ def _followed_author(wanted: list[tuple[str, ...]], doc: _Doc) -> str:
 
 def _reason(category: str, hits: list[tuple[float, _Term]], author: str) -> str:
     shown: list[_Term] = []
-    for _, term in sorted(hits, key=lambda h: (-h[0], h[1].label)):
+    distinctive = [hit for hit in hits if not hit[1].generic]
+    for _, term in sorted(distinctive, key=lambda h: (-h[0], h[1].label)):
         if len(shown) == MAX_REASON_TERMS:
             break
         # "diffusion" adds nothing next to "diffusion model".
@@ -284,9 +301,11 @@ def rank_topic(topic: Topic, papers: Sequence[Paper] | RankingIndex, now: dateti
         hits = text.get(i, [])
         bonus, via, label = _category_evidence(home, related, doc)
         author = _followed_author(wanted, doc) if wanted else ""
-        relevance = sum(w for w, _ in hits) + bonus + (AUTHOR if author else 0.0)
-        if relevance <= 0 or relevance < topic.min_relevance:
+        # What passes the gate leaves generic words out; they only order.
+        evidence = sum(w for w, t in hits if not t.generic) + bonus + (AUTHOR if author else 0.0)
+        if evidence <= 0 or evidence < topic.min_relevance:
             continue
+        relevance = evidence + sum(w for w, t in hits if t.generic)
         trend = trend_score(doc.paper, now)
         reason = _reason(label, hits, author)
         out.append(

@@ -7,7 +7,9 @@ others are kept.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import itertools
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -47,8 +49,12 @@ def read_csv(
     column rejects the whole file (a misspelt `keyword` would silently drop data).
     A bad row is reported and skipped, the others still come back. An address
     repeated in the file (ignoring case) is reported, the first row kept. Blank
-    rows are skipped. Settings a row leaves empty take their defaults."""
-    reader = csv.reader(stream)
+    rows are skipped. Settings a row leaves empty take their defaults. The
+    delimiter is `,`, `;` or a tab, whichever the header row uses (spreadsheets
+    in many locales save with `;`)."""
+    lines = iter(stream)
+    first = next(lines, "")
+    reader = csv.reader(itertools.chain([first], lines), delimiter=sniff_delimiter(first))
     rows: list[ImportRow] = []
     errors: list[tuple[int, str]] = []
     try:
@@ -66,6 +72,36 @@ def read_csv(
         errors.append((reader.line_num, f"unreadable CSV, import stops here: {error}"))
     rows, duplicates = _drop_duplicates(rows)
     return rows, sorted(errors + duplicates)
+
+
+# Encodings tried in turn: UTF-8 (with or without a byte-order mark), then
+# what spreadsheets on Windows write, then Latin-1, which decodes any bytes.
+_ENCODINGS = (("utf-8-sig", "UTF-8"), ("cp1252", "Windows-1252"), ("latin-1", "Latin-1"))
+
+
+def decode_csv(data: bytes) -> tuple[str, str]:
+    """The text of a CSV file and the name of the encoding it was read with:
+    UTF-16 when it starts with a UTF-16 byte-order mark (Excel's "Unicode
+    text"), else the first of UTF-8, Windows-1252 and Latin-1 that decodes it.
+    A UTF-8 byte-order mark is dropped."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16"), "UTF-16"
+        except UnicodeDecodeError:
+            pass
+    for codec, name in _ENCODINGS:
+        try:
+            return data.decode(codec), name
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes every byte string")  # pragma: no cover
+
+
+def sniff_delimiter(header: str) -> str:
+    """`,`, `;` or tab: the one the header row uses most (`,` when none)."""
+    counts = {delimiter: header.count(delimiter) for delimiter in (",", ";", "\t")}
+    best = max(counts, key=lambda delimiter: counts[delimiter])
+    return best if counts[best] else ","
 
 
 def write_csv(stream: IO[str], rows: Iterable[tuple[str, Preferences, bool | None]]) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
+from digest.arxiv_categories import canonical_category
 from digest.preferences import FORMATS, FREQUENCIES, WEEKDAYS, Preferences, TopicChoice
 from digest.text import MAX_KEYWORD, MAX_KEYWORDS, one_line
 
@@ -29,8 +30,6 @@ _WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "satur
 _TRUE = ("true", "yes", "y", "1", "on")
 _FALSE = ("false", "no", "n", "0", "off")
 _DIGITS = re.compile(r"\d{1,9}")
-# arXiv categories: archive, optionally `.subject` (cs.CV, astro-ph.GA, cond-mat.mes-hall, hep-th).
-_CATEGORY = re.compile(r"[a-z]+(-[a-z]+)?(\.[A-Za-z]+(-[A-Za-z]+)?)?", re.IGNORECASE)
 # Zone files that exist on disk but are no place a person lives in.
 _NOT_ZONES = {"localtime", "posixrules", "Factory"}
 
@@ -58,12 +57,14 @@ class InputError(ValueError):
 
 
 def normalize_email(text: str) -> str:
-    """The address in normalized form (domain lowercased and IDNA-checked, local
-    part as typed, Unicode NFC); no DNS lookups. A non-ASCII local part is
-    refused: mail to it needs SMTPUTF8, which not every server on the way has."""
+    """The address in normalized form: lower-cased (domains ignore case, and so
+    do the mailboxes of every provider people use: Ada@ and ada@ are one
+    person), IDNA-checked, Unicode NFC; no DNS lookups. A non-ASCII local part
+    is refused: mail to it needs SMTPUTF8, which not every server on the way has."""
     try:
         address = str(text).strip()
-        return validate_email(address, check_deliverability=False, allow_smtputf8=False).normalized
+        valid = validate_email(address, check_deliverability=False, allow_smtputf8=False)
+        return valid.normalized.lower()
     except EmailNotValidError as error:
         raise InputError(f"invalid email address: {error}") from None
 
@@ -123,12 +124,25 @@ def split_list(value: str | Iterable[str] | None) -> list[str]:
 
 
 def parse_categories(value: str | Iterable[str] | None) -> list[str]:
-    """arXiv categories such as `cs.CV; stat.ML`, spelled as given."""
+    """arXiv categories such as `cs.CV; stat.ML`, each one arXiv has (see
+    `digest/arxiv_categories.txt`), spelled as arXiv spells it (`cs.cv` → `cs.CV`)."""
     items = split_list(value)
-    bad = [item for item in items if not _CATEGORY.fullmatch(item)]
+    known = [canonical_category(item) for item in items]
+    bad = [item for item, canonical in zip(items, known, strict=True) if canonical is None]
     if bad:
-        raise InputError(f"not an arXiv category (like cs.CV): {', '.join(bad[:3])}")
-    return items
+        shown = ", ".join(repr(item[:40]) for item in bad[:5])
+        raise InputError(f"not an arXiv category: {shown} (ids like cs.CV, stat.ML, hep-th)")
+    return list(dict.fromkeys(c for c in known if c))
+
+
+def check_has_interests(prefs: Preferences) -> None:
+    """A subscriber with no topics, keywords, categories or authors would never
+    receive a paper: refuse rather than keep them silently."""
+    if not (prefs.topics or prefs.has_custom_interests):
+        raise InputError(
+            "nothing to match: give at least one topic, keyword, category or author "
+            "(this subscriber would never receive a paper)"
+        )
 
 
 def parse_weekday(text: str | int) -> int:

@@ -24,6 +24,21 @@ INTERESTS_NAME = "Your interests"
 DEFAULT_MIN_RELEVANCE = 0.75
 CUSTOM_MIN_RELEVANCE = 0.15
 
+# Words every field of machine learning uses. A catalog term that is one of
+# these alone (`transformer`, `generation`, `text`) never makes a paper relevant
+# to a topic and is never named as the reason: it only helps order papers that
+# distinctive terms or categories already made relevant. Phrases built from
+# them ("image generation", "language model") are distinctive and count.
+_GENERIC = """
+    model models modeling method methods approach approaches framework learning learn
+    data network networks neural deep training train task tasks performance result
+    results system systems algorithm algorithms transformer transformers attention
+    generation generate generated generative text token tokens benchmark benchmarks
+    evaluation prediction predictions representation representations feature features
+    architecture inference optimization large scale efficient efficiency novel samples
+"""
+GENERIC_WORDS = frozenset(_GENERIC.split())
+
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _CATEGORY = re.compile(r"^[a-z\-]+(?:\.[A-Za-z\-]+)?$")
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from digest.db.engine import open_engine, upgrade
+from digest.db.engine import head_revision, open_engine, upgrade
 from digest.db.schema import metadata
 from tests.fakes.http_server import FakeHTTPServer
 
@@ -66,6 +66,25 @@ def database_url(request, tmp_path, sqlite_template):
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
     yield url
+    _restore_schema_version(url)
+
+
+def _restore_schema_version(url: str) -> None:
+    """The worker's PostgreSQL database outlives each test, and TRUNCATE leaves
+    `alembic_version` alone: a test that changed it must put it back, or every
+    later test on this worker would meet a schema "behind". Restore it for the
+    next test and fail the test that left it changed."""
+    head = head_revision()
+    engine = open_engine(url)
+    try:
+        with engine.begin() as conn:
+            found = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+            if found != [head]:
+                conn.execute(text("DELETE FROM alembic_version"))
+                conn.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": head})
+    finally:
+        engine.dispose()
+    assert found == [head], f"the test left alembic_version at {found}, not [{head!r}]"
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ def test_it_adds_and_sets_subscribers_with_every_option(database_url, tmp_path):
         env,
     )  # fmt: skip
     assert added.exit_code == 0, added.stderr
-    sub = listed(env)["Ada.Lovelace@example.org"]
+    sub = listed(env)["ada.lovelace@example.org"]
     assert sub["status"] == "active"
     assert sub["topics"] == ["nlp:5:10", "robotics"]
     assert sub["keywords"] == ["diffusion", "scaling laws"]
@@ -44,7 +44,7 @@ def test_it_adds_and_sets_subscribers_with_every_option(database_url, tmp_path):
         ["subscribers", "set", "ada.lovelace@example.org", "--hour", "9", "--keywords", ""], env
     )
     assert changed.exit_code == 0, changed.stderr
-    sub = listed(env)["Ada.Lovelace@example.org"]
+    sub = listed(env)["ada.lovelace@example.org"]
     assert sub["hour"] == 9 and sub["keywords"] == [] and sub["topics"] == ["nlp:5:10", "robotics"]
 
 
@@ -66,13 +66,20 @@ def test_it_refuses_bad_input_with_one_line(database_url, tmp_path):
 
 def test_it_removes_to_a_hashed_suppression(database_url, tmp_path):
     env = env_for(database_url, tmp_path)
-    assert run_digest(["subscribers", "add", "bob@example.org", "--confirmed"], env).exit_code == 0
-    removed = run_digest(["subscribers", "remove", "bob@example.org"], env)
+    assert (
+        run_digest(
+            ["subscribers", "add", "bob@example.org", "--topic", "nlp", "--confirmed"], env
+        ).exit_code
+        == 0
+    )
+    removed = run_digest(["subscribers", "remove", "bob@example.org", "--yes"], env)
     assert removed.exit_code == 0, removed.stderr
     assert "bob@example.org" not in listed(env)
-    again = run_digest(["subscribers", "add", "bob@example.org", "--confirmed"], env)
+    again = run_digest(
+        ["subscribers", "add", "bob@example.org", "--topic", "nlp", "--confirmed"], env
+    )
     assert again.exit_code == 1 and "double opt-in" in again.stderr
-    pending = run_digest(["subscribers", "add", "bob@example.org"], env)
+    pending = run_digest(["subscribers", "add", "bob@example.org", "--topic", "nlp"], env)
     assert pending.exit_code == 0
     assert listed(env)["bob@example.org"]["status"] == "pending"
 
@@ -144,7 +151,12 @@ def test_nobody_who_left_is_reactivated_without_opt_in(database_url, tmp_path):
     from digest.store.subscribers import get_subscriber, update_subscriber
 
     env = env_for(database_url, tmp_path)
-    assert run_digest(["subscribers", "add", "gone@example.org", "--confirmed"], env).exit_code == 0
+    assert (
+        run_digest(
+            ["subscribers", "add", "gone@example.org", "--topic", "nlp", "--confirmed"], env
+        ).exit_code
+        == 0
+    )
     engine = open_engine(database_url)
     with engine.begin() as conn:
         sub = get_subscriber(conn, "gone@example.org")

@@ -75,3 +75,22 @@ def test_it_rejects_an_html_page(server, fetcher):
 
 def test_it_registers_every_configured_kind():
     assert set(KINDS) == set(SOURCE_KINDS)
+
+
+def test_it_keys_items_naming_an_arxiv_paper_by_doi_or_hugging_face_page(server, fetcher):
+    result = fetch_feed(server, fetcher, "arxiv_refs_rss.xml")
+
+    keys = [(p.key, p.version) for p in result.papers]
+    assert keys == [
+        ("2411.10001", None),  # https://doi.org/10.48550/arXiv.<id>
+        ("2411.10002", 3),  # 10.48550/ARXIV.<id>V3 as the guid
+        ("2409.01234", None),  # huggingface.co/papers/<id>
+        ("2411.20003", 2),  # hf.co/papers/<id>v2
+        ("2411.20004", 1),  # arxiv.org/html/<id>v1
+        ("2411.20005", None),  # dc:identifier doi:10.48550/arXiv.<id>
+        ("2411.20006", 2),  # prism:doi, lower case
+        ("doi:10.5555/jex.2024.042", None),
+        ("url:https://example.org/papers/2411.20007", None),
+    ]
+    first = result.papers[0]
+    assert first.arxiv_id == "2411.10001" and first.abs_url == "https://arxiv.org/abs/2411.10001"

@@ -6,12 +6,14 @@ import io
 
 import pytest
 
+from digest.arxiv_categories import all_categories
 from digest.preferences import Preferences, TopicChoice
 from digest.subscriber_csv import ImportRow, read_csv, write_csv
 from digest.subscriber_input import (
     CSV_COLUMNS,
     InputError,
     apply_options,
+    check_has_interests,
     normalize_email,
     parse_bool,
     parse_categories,
@@ -40,7 +42,7 @@ def read(text: str) -> tuple[list[ImportRow], list[tuple[int, str]]]:
 
 
 def test_it_normalizes_email_addresses():
-    assert normalize_email("Ada.Lovelace@EXAMPLE.org") == "Ada.Lovelace@example.org"
+    assert normalize_email("Ada.Lovelace@EXAMPLE.org") == "ada.lovelace@example.org"
     assert normalize_email("  ada@example.org\n") == "ada@example.org"
     assert normalize_email("jose@Bücher.DE") == "jose@bücher.de"
     with pytest.raises(InputError, match="before the @"):
@@ -165,8 +167,45 @@ def test_it_checks_arxiv_categories():
         "cond-mat.mes-hall",
         "hep-th",
     ]
-    with pytest.raises(InputError, match="not an arXiv category .*: cs CV, cs.CV!"):
+    with pytest.raises(InputError, match="not an arXiv category: 'cs CV', 'cs.CV!'"):
         parse_categories("cs CV; cs.CV!; cs.RO")
+
+
+def test_categories_must_exist_in_the_arxiv_taxonomy_and_take_its_spelling():
+    assert parse_categories("cs.cv; STAT.ml; Cond-Mat.Mes-Hall; HEP-TH; q-bio.nc") == [
+        "cs.CV",
+        "stat.ML",
+        "cond-mat.mes-hall",
+        "hep-th",
+        "q-bio.NC",
+    ]
+    assert parse_categories("cs.CV; cs.cv") == ["cs.CV"]
+    with pytest.raises(InputError, match=r"not an arXiv category: 'cs\.XX', 'banana'"):
+        parse_categories("cs.XX; banana; cs.RO")
+
+
+def test_the_bundled_taxonomy_holds_every_archive():
+    ids = all_categories()
+    assert len(ids) == len(set(ids)) > 150
+    archives = {i.split(".")[0] for i in ids}
+    assert archives >= {
+        "cs", "math", "stat", "physics", "q-bio", "q-fin", "econ", "eess", "astro-ph",
+        "cond-mat", "hep-th", "hep-ph", "hep-ex", "hep-lat", "gr-qc", "quant-ph", "nlin",
+        "nucl-th", "nucl-ex", "math-ph",
+    }  # fmt: skip
+    assert {"cs.LG", "cs.CL", "stat.ML", "eess.AS", "physics.optics"} <= set(ids)
+
+
+def test_a_subscriber_needs_something_to_match():
+    with pytest.raises(InputError, match="nothing to match"):
+        check_has_interests(Preferences())
+    for prefs in (
+        Preferences(topics=[TopicChoice("nlp")]),
+        Preferences(keywords=["diffusion"]),
+        Preferences(categories=["cs.CV"]),
+        Preferences(authors=["A. Turing"]),
+    ):
+        check_has_interests(prefs)
 
 
 # --- single values -----------------------------------------------------------------
@@ -308,7 +347,7 @@ def test_it_imports_a_file_with_only_emails():
     assert errors == []
     assert rows == [
         ImportRow(2, "ada@example.org", Preferences(), None),
-        ImportRow(3, "Bob@example.org", Preferences(), None),
+        ImportRow(3, "bob@example.org", Preferences(), None),
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -29,8 +30,13 @@ from digest.store.subscribers import (
     remove_subscriber,
     update_subscriber,
 )
-from digest.subscriber_csv import read_csv, write_csv
-from digest.subscriber_input import InputError, apply_options, normalize_email
+from digest.subscriber_csv import decode_csv, read_csv, write_csv
+from digest.subscriber_input import (
+    InputError,
+    apply_options,
+    check_has_interests,
+    normalize_email,
+)
 from digest.topics import load_catalog
 
 register_user_error(InputError)
@@ -108,6 +114,7 @@ def add(
     options = _options(locals())
     address = normalize_email(email)
     prefs = apply_options(Preferences(), options, load_catalog())
+    check_has_interests(prefs)
     rt = runtime()
     try:
         with rt.engine.begin() as conn:
@@ -155,6 +162,8 @@ def set_(
         if sub is None:
             raise UserError(f"no subscriber {address}")
         prefs = apply_options(sub.prefs, options, load_catalog())
+        if confirmed or sub.status in ("active", "pending"):
+            check_has_interests(prefs)
         if confirmed and sub.status != "active":
             _check_may_activate(conn, address, sub, "--confirmed")
         update_subscriber(conn, sub.id, prefs, status="active" if confirmed else None, now=utcnow())
@@ -212,17 +221,33 @@ def _as_json(s) -> dict:
 
 
 @subscribers_app.command("remove")
-def remove(email: str = typer.Argument(..., help="The address to erase.")) -> None:
-    """Erase a subscriber; only a hashed suppression entry is kept.
+def remove(
+    email: str = typer.Argument(..., help="The address to erase."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Erase a subscriber and their sent log; only a hashed suppression entry is
+    kept. Asks first (--yes skips the question, and is required when stdin is
+    not a terminal). An address that is not subscribed changes nothing.
 
-    Example: digest subscribers remove ada@example.org
+    Example: digest subscribers remove ada@example.org --yes
     """
     address = normalize_email(email)
     rt = runtime()
     with rt.engine.begin() as conn:
+        sub = get_subscriber(conn, address)
+    if sub is None:
+        raise UserError(f"no subscriber {address}; nothing changed")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UserError(f"not removing {address} without confirmation: pass --yes")
+        question = f"Erase {address} ({sub.status}) and what was sent to them?"
+        if not typer.confirm(question, default=False):
+            console.print("Nothing removed.", markup=False)
+            raise typer.Exit(1)
+    with rt.engine.begin() as conn:
         removed = remove_subscriber(conn, address, now=utcnow())
     if not removed:
-        raise UserError(f"no subscriber {address} (the address is suppressed anyway)")
+        raise UserError(f"no subscriber {address}; nothing changed")
     console.print(f"Removed {address}; a hashed suppression entry remains.", markup=False)
 
 
@@ -232,16 +257,22 @@ def import_(
 ) -> None:
     """Import subscribers from CSV (columns named like the options). Existing
     addresses are updated; bad rows are reported with their line number.
+    Spreadsheet files are fine: `,`, `;` or tab delimiters, a byte-order mark,
+    and Windows-1252 or Latin-1 text (the report says which encoding was assumed).
+    Re-importing the same file changes nothing and says so.
 
     Example: digest subscribers import people.csv
     """
     try:
-        with open(file, newline="", encoding="utf-8-sig") as fh:
-            rows, errors = read_csv(fh, load_catalog())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {file}: {exc}") from None
+        data = file.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {file}: {exc.strerror or exc}") from None
+    text, encoding = decode_csv(data)
+    rows, errors = read_csv(io.StringIO(text, newline=""), load_catalog())
+    if encoding not in ("UTF-8", "UTF-16"):
+        console.print(f"{file} is not UTF-8: read it as {encoding}.", markup=False)
     rt = runtime()
-    done = {"added": 0, "updated": 0}
+    done = {"added": 0, "updated": 0, "unchanged": 0}
     catalog = load_catalog()
     with rt.engine.begin() as conn:
         for row in rows:
@@ -249,26 +280,37 @@ def import_(
                 done[_import_row(conn, row, catalog, utcnow())] += 1
             except InputError as exc:
                 errors.append((row.line, str(exc)))
-    added, updated = done["added"], done["updated"]
+            except SubscriberExists:  # added by someone else while this import ran
+                errors.append((row.line, "subscribed meanwhile; import again to update"))
     for line, reason in sorted(errors):
         err_console.print(f"{file}:{line}: {reason}", markup=False)
-    console.print(f"Imported {added} new, updated {updated}, rejected {len(errors)}.", markup=False)
+    console.print(
+        f"Imported {done['added']} new, updated {done['updated']}, "
+        f"unchanged {done['unchanged']}, rejected {len(errors)}.",
+        markup=False,
+    )
     if errors:
         raise typer.Exit(1)
 
 
 def _import_row(conn, row, catalog, now) -> str:
-    """Add or update one imported subscriber; "added" or "updated". An existing
-    subscriber keeps every setting the file has no column for."""
+    """Add or update one imported subscriber; "added", "updated" or "unchanged"
+    (nothing written). An existing subscriber keeps every setting the file has
+    no column for."""
     existing = get_subscriber(conn, row.email)
     if row.confirmed:
         _check_may_activate(conn, row.email, existing, "confirmed=true")
     if existing is None:
+        check_has_interests(row.prefs)
         status = "active" if row.confirmed else "pending"
         add_subscriber(conn, row.email, row.prefs, status=status, now=now)
         return "added"
     prefs = apply_options(existing.prefs, row.options, catalog)
+    if row.confirmed or existing.status in ("active", "pending"):
+        check_has_interests(prefs)
     status = "active" if row.confirmed else None
+    if prefs == existing.prefs and status in (None, existing.status):
+        return "unchanged"
     update_subscriber(conn, existing.id, prefs, status=status, now=now)
     return "updated"
 

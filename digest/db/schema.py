@@ -20,6 +20,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
+    text,
 )
 
 metadata = MetaData(
@@ -132,6 +134,9 @@ subscribers = Table(
     Column("unsubscribed_at", UTCDateTime),
     Column("soft_bounces", Integer, nullable=False, default=0),
     Index("ix_subscribers_status", "status"),
+    # One subscriber per address ignoring case (migration 0002): two sign-ups
+    # for Ada@ and ada@ at the same moment cannot both insert.
+    Index("uq_subscribers_email_lower", func.lower(text("email")), unique=True),
 )
 
 # Hashed addresses of people who left or bounced; no address is kept in clear.

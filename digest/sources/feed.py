@@ -1,6 +1,7 @@
 """Any RSS or Atom feed: a journal's table of contents, bioRxiv, a lab's blog.
 
-An item keys on its arXiv id when it links to arXiv, else on its DOI
+An item keys on its arXiv id when it names an arXiv paper (an arXiv link, an
+arXiv DOI, a Hugging Face paper page: `digest.sources.arxiv_refs`), else on its DOI
 (`doi:<doi>`, lower-cased: DOIs are case-insensitive), else on its link
 (`url:<link>`). It is dated by its own published or updated date, else by the
 fetch time.
@@ -11,11 +12,11 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from digest.config import SourceConfig
 from digest.http import Fetcher
-from digest.papers import Paper, arxiv_abs_url, arxiv_pdf_url, parse_arxiv_id
+from digest.papers import Paper, arxiv_abs_url, arxiv_pdf_url
+from digest.sources.arxiv_refs import arxiv_ref
 from digest.sources.base import (
     FEED_ACCEPT,
     FetchState,
@@ -68,18 +69,22 @@ def find_doi(entry: Any) -> str | None:
 
 
 def _arxiv_id(entry: Any) -> tuple[str, int | None] | None:
-    """The arXiv id of an item that links to arXiv or has an arXiv OAI guid."""
-    link = safe_url(entry.get("link")) or ""
-    try:
-        host = urlsplit(link).hostname or ""
-    except ValueError:
-        host = ""
-    if host == "arxiv.org" or host.endswith(".arxiv.org"):
-        return parse_arxiv_id(link)
-    ident = entry.get("id") or ""
-    if isinstance(ident, str) and ident.lower().startswith("oai:arxiv.org:"):
-        return parse_arxiv_id(ident)
+    """The arXiv id of an item that names an arXiv paper: its link (arXiv abs,
+    pdf or html, or a Hugging Face paper page), its guid (an arXiv OAI id, URL
+    or DOI), or its DOI (`10.48550/arXiv.<id>` in prism:doi, dc:identifier or
+    a doi.org link)."""
+    candidates = [safe_url(entry.get("link")), entry.get("id")]
+    candidates += [entry.get("prism_doi"), entry.get("dc_identifier")]
+    candidates += [link.get("href") for link in entry.get("links") or [] if _is_doi_link(link)]
+    for candidate in candidates:
+        found = arxiv_ref(candidate)
+        if found:
+            return found
     return None
+
+
+def _is_doi_link(link: Any) -> bool:
+    return "doi.org/" in (link.get("href") or "")
 
 
 def _paper(entry: Any, source: str, now: datetime) -> Paper:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from digest.db.schema import subscribers, suppressions
 from digest.preferences import Preferences, TopicChoice
@@ -93,9 +94,14 @@ def add_subscriber(
     now: datetime,
     name: str | None = None,
 ) -> int:
-    """Insert a subscriber (email already normalised); SubscriberExists if present.
-    Callers check `is_suppressed` first: a suppressed address may come back only
-    as pending, through a new double opt-in (`lift_suppression` on confirming)."""
+    """Insert a subscriber (email already normalised; stored lower-cased);
+    SubscriberExists if the address is taken, ignoring case. The database's
+    unique index on lower(email) decides, so of two inserts racing for one
+    address exactly one wins; the loser's transaction stays usable (the insert
+    runs in a savepoint). Callers check `is_suppressed` first: a suppressed
+    address may come back only as pending, through a new double opt-in
+    (`lift_suppression` on confirming)."""
+    email = email.lower()
     if get_subscriber(conn, email) is not None:
         raise SubscriberExists(email)
     values = prefs_to_row(prefs) | {
@@ -105,7 +111,11 @@ def add_subscriber(
         "created_at": now,
         "confirmed_at": now if status == "active" else None,
     }
-    return conn.execute(subscribers.insert().values(values)).inserted_primary_key[0]
+    try:
+        with conn.begin_nested():
+            return conn.execute(subscribers.insert().values(values)).inserted_primary_key[0]
+    except IntegrityError:
+        raise SubscriberExists(email) from None
 
 
 def update_subscriber(
@@ -150,11 +160,14 @@ def remove_subscriber(
     conn: Connection, email: str, *, now: datetime, reason: str = "removed"
 ) -> bool:
     """Erase the subscriber (their editions and sent log go with them) and keep
-    only a hashed suppression entry. Returns False when there was no such address."""
+    only a hashed suppression entry. Returns False, and changes nothing, when
+    there was no such address (suppressing a stranger would later tell them they
+    "unsubscribed before")."""
     query = delete(subscribers).where(func.lower(subscribers.c.email) == email.lower())
-    deleted = conn.execute(query).rowcount
+    if not conn.execute(query).rowcount:
+        return False
     suppress(conn, email, reason=reason, now=now)
-    return bool(deleted)
+    return True
 
 
 def suppress(conn: Connection, email: str, *, reason: str, now: datetime) -> None:
