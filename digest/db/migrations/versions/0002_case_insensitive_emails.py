@@ -80,5 +80,8 @@ def _merge(conn, address: str, group: list) -> None:
             params,
         )
         # What is left (editions of a period both had, sent-log rows both had)
-        # is a duplicate of what the kept subscriber holds; it goes with the row.
+        # duplicates what the kept subscriber holds. Deleted explicitly: on
+        # SQLite foreign keys (and their cascades) are off during migrations.
+        conn.execute(sa.text("DELETE FROM sent_log WHERE subscriber_id = :other"), params)
+        conn.execute(sa.text("DELETE FROM editions WHERE subscriber_id = :other"), params)
         conn.execute(sa.text("DELETE FROM subscribers WHERE id = :other"), params)
