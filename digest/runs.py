@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,9 @@ from digest.store import editions as edition_store
 from digest.store import runs as run_store
 
 log = logging.getLogger(__name__)
+
+# Seconds a dead process's database session may take to end (see `is_dead`).
+LOCK_GRACE = 10.0
 
 # Recorded on `sending` editions nobody could reconcile.
 INTERRUPTED = (
@@ -85,7 +89,7 @@ def recover_dead_runs(
         candidates = run_store.open_runs(conn, exclude=me)
     counts = _recover(engine, None, mailer, now=now, outcome=None)
     for run in candidates:
-        if not is_held(engine, lock_name(run["id"])):
+        if is_dead(engine, run):
             counts += _recover(engine, run["id"], mailer, now=now, outcome="recovered")
     if any(counts.values()):
         log.warning(
@@ -96,6 +100,33 @@ def recover_dead_runs(
             counts["unknown"],
         )
     return counts
+
+
+def is_dead(engine: Engine, run: dict, *, grace: float = LOCK_GRACE) -> bool:
+    """Whether the run's process is gone: its lock is free. A PostgreSQL session
+    outlives a killed client for a moment, so when the run's process is
+    certainly gone (this host, no such pid) its lock is given `grace` seconds
+    to be freed; the lock alone decides."""
+    if not is_held(engine, lock_name(run["id"])):
+        return True
+    if run["host"] != socket.gethostname() or _pid_alive(run["pid"]):
+        return False
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        if not is_held(engine, lock_name(run["id"])):
+            return True
+    return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def _recover(

@@ -46,12 +46,6 @@ def end_run(conn: Connection, run_id: int, *, outcome: str, now: datetime) -> No
     )
 
 
-def last_run(conn: Connection, kind: str = "send") -> dict | None:
-    query = select(runs).where(runs.c.kind == kind).order_by(runs.c.id.desc()).limit(1)
-    row = conn.execute(query).first()
-    return dict(row._mapping) if row else None
-
-
 def reserve_slot(conn: Connection, name: str, *, cost: float, now: float) -> float:
     """Reserve `cost` seconds of the bucket `name` and return when the caller may
     start (epoch seconds, never before `now`). The row is locked for the
