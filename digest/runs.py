@@ -142,14 +142,9 @@ def _recover(
         flying = edition_store.in_flight(conn, run_id)
         verdicts = reconcile(mailer, flying)
         for row in flying:
-            verdict = verdicts.get(row["id"])
-            if verdict == "sent":
-                edition_store.set_status(conn, [row["id"]], "sent", sent_at=now)
-            elif verdict == "released":
-                edition_store.release(conn, [row["id"]])
-            else:
-                edition_store.set_status(conn, [row["id"]], "unknown", error=INTERRUPTED)
-            counts[verdict or "unknown"] += 1
+            verdict = verdicts.get(row["id"], "unknown")
+            edition_store.settle_in_flight(conn, row["id"], verdict, now=now, error=INTERRUPTED)
+            counts[verdict] += 1
         if run_id is not None and outcome is not None:
             run_store.end_run(conn, run_id, outcome=outcome, now=now)
     return counts

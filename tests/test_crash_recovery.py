@@ -96,3 +96,55 @@ def test_a_killed_send_rerun_at_once_sends_everyone_exactly_once(database_url, t
     out, err = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, err
     assert_one_message_each(database_url, outbox)
+
+
+# A run that moved its whole batch to `sending`, wrote some files and was in the
+# middle of the next one (its temporary file half written) when it was killed.
+KILLED_WHILE_SENDING = """
+import os, sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+from digest.db.engine import open_engine
+from digest.delivery import render_batch
+from digest.mail.outbox import TMP_DIR, OutboxMailer, _host
+from digest.render import CompileCache
+from tests.pipeline_helpers import SECRET, SITE
+from tests.recovery_helpers import claim_all, hand_over_all
+engine = open_engine(sys.argv[1])
+outbox, written = Path(sys.argv[2]), int(sys.argv[3])
+run, planned = claim_all(engine, datetime.now(UTC))
+hand_over_all(engine, run, planned)
+mailer = OutboxMailer(outbox, SITE.sender)
+mailer.send(render_batch(planned, CompileCache(SITE), SECRET)[:written])
+(outbox / TMP_DIR).mkdir(parents=True, exist_ok=True)
+(outbox / TMP_DIR / f"{_host()}-{os.getpid()}-half.part").write_bytes(b"From: half a")
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("written", [0, 11])
+def test_a_kill_while_sending_with_the_outbox_leaves_one_file_each(database_url, tmp_path, written):
+    readers = 30
+    env = prepare(database_url, tmp_path, readers)
+    outbox = tmp_path / "outbox"
+    root = Path(__file__).resolve().parent.parent
+    victim = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WHILE_SENDING, database_url, str(outbox), str(written)],
+        env=env,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert victim.stdout.readline().strip() == "ready"
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+    assert _count(outbox) == written
+    rerun = digest_send(env)
+    out, err = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, err
+    assert f"Send: {readers - written} sent." in out
+    assert_one_message_each(database_url, outbox, readers)

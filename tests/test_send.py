@@ -96,7 +96,7 @@ def test_it_releases_an_edition_when_the_write_fails_and_sends_it_next_time(engi
     outbox = tmp_path / "real-outbox"
     assert send(engine, outbox, DAY1 + timedelta(hours=9)).counts["sent"] == 1
     assert paper_keys_in(read_outbox(outbox)[0]) == {"2611.14000"}
-    assert not list(tmp_path.glob("real-outbox/.tmp-*"))
+    assert not list(tmp_path.glob("real-outbox/.tmp/*"))
 
 
 def test_preview_is_exactly_what_send_writes(engine, tmp_path):

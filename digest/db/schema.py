@@ -161,7 +161,7 @@ editions = Table(
     # The moment the edition's candidates were taken (the run's start): the
     # cutoff the next edition of this subscriber counts from.
     Column("claimed_at", UTCDateTime, nullable=False),
-    # Wall-clock time of the claim itself: how stale a pending claim is.
+    # Wall-clock time of the claim itself (a record; recovery goes by run_id).
     Column("leased_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
     Column("paper_count", Integer, nullable=False, default=0),

@@ -53,8 +53,8 @@ def claim_edition(
     was already claimed (by this run or another).
 
     `now` is when the edition's candidates were taken (the next edition counts
-    from it); `leased_at` is the wall-clock time of the claim, which tells a
-    claim left by a dead run from one still in progress. A paper already in the
+    from it); `leased_at` is the wall-clock time of the claim (a record only:
+    whose claim it is, and whether its run lives, is `run_id`'s business). A paper already in the
     sent log makes the insert fail: the caller's plan was made from a stale read,
     and sending it would send a paper twice. `run_id` is the claiming run;
     `reached_after` the previous claim the candidates counted from."""
@@ -91,18 +91,6 @@ def claim_edition(
         ]
         conn.execute(sent_log.insert(), rows)
     return edition_id
-
-
-def last_edition(conn: Connection, subscriber_id: int) -> dict | None:
-    """The latest edition that counts (by claim time), or None."""
-    query = (
-        select(editions)
-        .where(editions.c.subscriber_id == subscriber_id, editions.c.status.in_(COUNTED_STATES))
-        .order_by(editions.c.claimed_at.desc(), editions.c.id.desc())
-        .limit(1)
-    )
-    row = conn.execute(query).first()
-    return dict(row._mapping) if row else None
 
 
 def claimed_periods(conn: Connection, subscriber_id: int) -> list[str]:
@@ -146,6 +134,24 @@ def _held(run_id: int | None) -> list:
     if run_id is None:
         return []
     return [editions.c.run_id == run_id, editions.c.status == "sending"]
+
+
+def settle_in_flight(
+    conn: Connection, edition_id: int, verdict: str, *, now: datetime, error: str
+) -> None:
+    """Settle a dead run's `sending` edition (only while it still is): "sent",
+    "released", or anything else -> "unknown" with `error`."""
+    still = [editions.c.id == edition_id, editions.c.status == "sending"]
+    if verdict == "released":
+        if conn.execute(select(editions.c.id).where(*still)).first():
+            _delete_editions(conn, [edition_id])
+        return
+    values = (
+        {"status": "sent", "sent_at": now}
+        if verdict == "sent"
+        else {"status": "unknown", "error": error}
+    )
+    conn.execute(update(editions).where(*still).values(**values))
 
 
 def mark_failed(
