@@ -17,8 +17,16 @@ def print_delivery(delivery: dict) -> None:
             f"{delivery['last_sent_at'] or 'never'}",
             markup=False,
         )
+    if delivery["periods"]:
+        console.print("Editions by period (claimed in the last 7 days):", markup=False)
     for period, states in delivery["periods"].items():
         console.print(f"  {period}: " + _counts(states), markup=False)
+    for run in delivery["open_runs"]:
+        console.print(
+            f"Open run {run['id']} on {run['host']} (pid {run['pid']}) since {run['started_at']}"
+            " (sending now, or died and recovered by the next send)",
+            markup=False,
+        )
     if delivery["problems"]:
         console.print("Needs attention (latest first):", markup=False)
     for problem in delivery["problems"]:
