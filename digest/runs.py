@@ -147,7 +147,7 @@ def _recover(
             counts[verdict] += 1
         if run_id is not None and outcome is not None:
             run_store.end_run(conn, run_id, outcome=outcome, now=now)
-    return counts
+    return +counts  # without zero counts
 
 
 def reconcile(mailer: Mailer | None, flying: Sequence[dict]) -> dict[int, str]:

@@ -31,6 +31,7 @@ def test_status_lists_unknown_editions_and_resend_unknown_sends_them(database_ur
     assert report["delivery"]["last_send"]["outcome"] == "finished"
     resent = run_digest(["send", "--now", "--resend-unknown"], env)
     assert resent.exit_code == 0 and "Send: 1 resent." in resent.stdout
+    assert "Recovered" not in resent.stdout  # nothing to recover: nothing said
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
     after = json.loads(run_digest(["status", "--json"], env).stdout)
     assert after["delivery"]["problems"] == [] and after["editions"] == {"sent": 2}

@@ -211,3 +211,14 @@ def test_an_unknown_edition_of_someone_who_left_is_never_resent(engine, tmp_path
     report = send(engine, tmp_path / "outbox", NOW + timedelta(hours=1), resend_unknown=True)
     assert report.counts["resent"] == 0 and not (tmp_path / "outbox").exists()
     assert statuses(engine) == ["unknown"]
+
+
+def test_two_recoverers_recover_a_dead_run_once(engine, tmp_path):
+    readers(engine, 2)
+    store(engine, [vision_paper(0, DAY1)], DAY1)
+    run, _ = claim_all(engine, NOW)
+    die(run)
+    mailer = OutboxMailer(tmp_path / "outbox", SITE.sender)
+    assert recover_dead_runs(engine, mailer, now=NOW) == {"released": 2}
+    assert recover_dead_runs(engine, mailer, now=NOW) == {}
+    assert [(r["id"], r["outcome"]) for r in rows(engine, runs)] == [(run.id, "recovered")]
