@@ -83,7 +83,8 @@ def deliver_batch(
                 conn, [m.edition_id for m in call], run_id=run_id, mailer=mailer.name
             )
         counts.update({"skipped": len(gone), "lost": len(call) - len(moved) - len(gone)})
-        call = [m for m in call if m.edition_id in set(moved)]
+        moved = set(moved)
+        call = [m for m in call if m.edition_id in moved]
         if not call:
             continue
         planned = [by_edition[m.edition_id] for m in call]
