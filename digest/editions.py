@@ -158,7 +158,8 @@ def history(
     while the next one ran), the papers it held fall in a gap nobody covers;
     the next edition then counts from the start of the earliest gap, so
     released papers are candidates again (the sent log still removes
-    everything shown)."""
+    everything shown; papers the editions after the gap left out are
+    considered once more, the price of never stranding one)."""
     horizon = (now or datetime.now(UTC)) - GAP_HORIZON
     floor = candidates_floor(edition_store.claim_spans(conn, subscriber_id, since=horizon))
     return floor, edition_store.sent_keys(conn, subscriber_id)
