@@ -25,7 +25,7 @@ from pathlib import Path
 from digest.db.engine import open_engine, upgrade
 from digest.demo import DAYS, load_day, replay_time
 from digest.digests import Message
-from digest.mail.base import Outcome
+from digest.mail.base import Outcome, one_call_each
 from digest.mail.message import build_email, email_bytes
 from digest.preferences import Preferences, TopicChoice
 from digest.render import SiteInfo
@@ -45,6 +45,8 @@ class CountingMailer:
 
     def __init__(self) -> None:
         self.sent = 0
+
+    calls = staticmethod(one_call_each)
 
     def send(self, batch: Sequence[Message]) -> list[Outcome]:
         for message in batch:

@@ -5,6 +5,11 @@ digest is compiled once (Jinja2 -> MJML -> HTML); personal links are filled in
 per recipient. States move pending -> sending -> sent | failed | unknown; a
 batch that certainly never reached the provider is released so the next run
 sends it, and nothing is ever sent twice.
+
+Before each provider call the run waits for the shared rate ceiling, then
+hands the call's editions over (`hand_over`: pending -> sending in one
+statement that checks the claims are still this run's and the subscribers may
+still be mailed) and sends exactly the editions that statement moved.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from digest.digests import Message, Recipient
 from digest.editions import Planned
 from digest.mail.base import AuthError, Mailer, MailError, Outcome
 from digest.render import CompileCache, SiteInfo, personalize
+from digest.send_rate import SendCeiling
 from digest.store import editions as edition_store
 from digest.tokens import link_urls
 
@@ -52,29 +58,51 @@ def deliver_batch(
     cache: CompileCache,
     secret: str,
     now: datetime,
+    run_id: int,
+    ceiling: SendCeiling | None = None,
 ) -> Counter:
-    """Render and send claimed editions; record each outcome. Returns a Counter
-    of final states (sent, failed, unknown, released)."""
+    """Render and send editions claimed by run `run_id`; record each outcome.
+    Returns a Counter of final states (sent, failed, unknown, released), plus
+    "skipped" (the subscriber left before hand-over) and "lost" (another run
+    recovered the claim: this run was presumed dead)."""
     ids = [p.edition_id for p in batch]
     try:
         messages = render_batch(batch, cache, secret)
     except Exception:  # noqa: BLE001 - nothing was sent: release, report, go on
         log.exception("rendering a batch of %d editions failed; released", len(batch))
         with engine.begin() as conn:
-            edition_store.release(conn, ids)
+            edition_store.release_pending_ids(conn, ids, run_id=run_id)
         return Counter(released=len(batch))
     by_edition = {p.edition_id: p for p in batch}
     counts: Counter = Counter()
     for call in mailer.calls(messages):
-        planned = [by_edition[m.edition_id] for m in call]
+        if ceiling is not None:
+            ceiling.acquire(len(call))
         with engine.begin() as conn:
-            edition_store.set_status(
-                conn, [p.edition_id for p in planned], "sending", mailer=mailer.name
+            moved, gone = edition_store.hand_over(
+                conn, [m.edition_id for m in call], run_id=run_id, mailer=mailer.name
             )
-        outcomes = send_call(mailer, call)
-        record_outcomes(engine, planned, outcomes, now=now)
+        counts.update({"skipped": len(gone), "lost": len(call) - len(moved) - len(gone)})
+        moved = set(moved)
+        call = [m for m in call if m.edition_id in moved]
+        if not call:
+            continue
+        planned = [by_edition[m.edition_id] for m in call]
+        try:
+            outcomes = send_call(mailer, call)
+        except AuthError as exc:
+            # Refused before anything was accepted: release this call, then stop.
+            refused = [Outcome("released", error=str(exc))] * len(call)
+            record_outcomes(engine, planned, refused, now=now, run_id=run_id)
+            exc.released = len(call)
+            raise
+        record_outcomes(engine, planned, outcomes, now=now, run_id=run_id)
         counts.update(o.status for o in outcomes)
-    return counts
+    if counts["lost"]:
+        log.warning(
+            "%d claims of run %s were recovered by another run: not sent", counts["lost"], run_id
+        )
+    return +counts  # drop zero counts
 
 
 def send_call(mailer: Mailer, call: Sequence[Message]) -> list[Outcome]:
@@ -100,24 +128,32 @@ def _whole_batch_outcome(exc: MailError) -> Outcome:
 
 
 def record_outcomes(
-    engine: Engine, batch: Sequence[Planned], outcomes: Sequence[Outcome], *, now: datetime
+    engine: Engine,
+    batch: Sequence[Planned],
+    outcomes: Sequence[Outcome],
+    *,
+    now: datetime,
+    run_id: int | None = None,
 ) -> None:
+    """Record each edition's outcome; with `run_id`, only on editions that run
+    still holds in "sending" (a recovered claim is no longer its to record)."""
+    fence = {"run_id": run_id}
     with engine.begin() as conn:
         for planned, outcome in zip(batch, outcomes, strict=True):
             eid = planned.edition_id
             sid = planned.subscriber.id
             if outcome.status == "sent":
                 edition_store.set_status(
-                    conn, [eid], "sent", sent_at=now, message_id=outcome.message_id
+                    conn, [eid], "sent", sent_at=now, message_id=outcome.message_id, **fence
                 )
                 log.info("edition %s sent to subscriber %s", planned.period, sid)
             elif outcome.status == "failed":
-                edition_store.mark_failed(conn, eid, outcome.error or "rejected")
+                edition_store.mark_failed(conn, eid, outcome.error or "rejected", **fence)
                 log.warning(
                     "edition %s for subscriber %s failed: %s", planned.period, sid, outcome.error
                 )
             elif outcome.status == "released":
-                edition_store.release(conn, [eid])
+                edition_store.release(conn, [eid], **fence)
                 log.warning(
                     "edition %s for subscriber %s not sent, released: %s",
                     planned.period,
@@ -125,7 +161,7 @@ def record_outcomes(
                     outcome.error,
                 )
             else:
-                edition_store.set_status(conn, [eid], "unknown", error=outcome.error)
+                edition_store.set_status(conn, [eid], "unknown", error=outcome.error, **fence)
                 log.warning(
                     "edition %s for subscriber %s in unknown state: %s",
                     planned.period,

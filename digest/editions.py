@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -28,12 +28,16 @@ from digest.periods import (
     period_for_date,
 )
 from digest.ranking import Ranked, RankingIndex, rank_topic
-from digest.selection import candidates, load_pool
+from digest.selection import FIRST_EDITION_DAYS, POOL_DAYS, candidates, load_pool
 from digest.store import editions as edition_store
 from digest.store.subscribers import Subscriber
 from digest.topics import custom_topic, get_topic, load_catalog
 
 log = logging.getLogger(__name__)
+
+# How far back a released claim's gap is looked for: past the widest window,
+# its papers could not be candidates anyway.
+GAP_HORIZON = timedelta(days=2 * POOL_DAYS)
 
 
 @dataclass
@@ -42,6 +46,8 @@ class Planned:
     period: str
     digest: Digest
     edition_id: int | None = None
+    # The moment the candidates counted from (None: a first edition).
+    previous_claim: datetime | None = None
 
     @property
     def empty(self) -> bool:
@@ -113,7 +119,7 @@ class Planner:
             edition_date=parse_period(period)[1],
             frequency=prefs.frequency,
         )
-        return Planned(subscriber, period, digest)
+        return Planned(subscriber, period, digest, previous_claim=previous_claim)
 
 
 def due_period(
@@ -142,10 +148,41 @@ def due_period(
     return period if delivery_moment(subscriber.prefs, period) >= joined else None
 
 
-def history(conn: Connection, subscriber_id: int) -> tuple[datetime | None, set[str]]:
-    """(claim time of the previous counted edition, keys already sent)."""
-    last = edition_store.last_edition(conn, subscriber_id)
-    return (last["claimed_at"] if last else None), edition_store.sent_keys(conn, subscriber_id)
+def history(
+    conn: Connection, subscriber_id: int, *, now: datetime | None = None
+) -> tuple[datetime | None, set[str]]:
+    """(the moment the next edition's candidates count from, keys already sent).
+
+    Normally the previous counted edition's claim. When a claim was released
+    after a later edition had been planned from it (a run that died or failed
+    while the next one ran), the papers it held fall in a gap nobody covers;
+    the next edition then counts from the start of the earliest gap, so
+    released papers are candidates again (the sent log still removes
+    everything shown; papers the editions after the gap left out are
+    considered once more, the price of never stranding one)."""
+    horizon = (now or datetime.now(UTC)) - GAP_HORIZON
+    floor = candidates_floor(edition_store.claim_spans(conn, subscriber_id, since=horizon))
+    return floor, edition_store.sent_keys(conn, subscriber_id)
+
+
+def candidates_floor(spans: Sequence[tuple[datetime | None, datetime]]) -> datetime | None:
+    """From (reached_after, claimed_at) of counted editions, each covering the
+    papers that reached us in (reached_after, claimed_at] (a first edition,
+    reached_after None, covers everything before it): the end of the covered
+    stretch before the earliest uncovered gap, else the latest claim. None when
+    there is no edition. A released first edition leaves a gap at the start:
+    the next edition then reaches back as a first edition would have."""
+    if not spans:
+        return None
+    ordered = sorted(spans, key=lambda s: (s[0] is not None, s[0] or s[1]))
+    start, end = ordered[0]
+    if start is not None:
+        return start - timedelta(days=FIRST_EDITION_DAYS)
+    for reached_after, claimed_at in ordered[1:]:
+        if reached_after is not None and reached_after > end:
+            return end
+        end = max(end, claimed_at)
+    return end
 
 
 def rendering_hash(digest: Digest) -> str:
@@ -160,6 +197,7 @@ def claim(
     leased_at: datetime,
     status: str = "pending",
     keys: Collection[str] | None = None,
+    run_id: int | None = None,
 ) -> bool:
     """Claim the edition and write its sent log in the caller's transaction:
     `keys` are the papers the email shows (default: every paper of the digest;
@@ -176,6 +214,8 @@ def claim(
         status=status,
         rendering_key=rendering_hash(planned.digest),
         sections=sections_record(planned.digest, set(shown)),
+        run_id=run_id,
+        reached_after=planned.previous_claim,
     )
     return planned.edition_id is not None
 

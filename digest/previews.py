@@ -46,7 +46,7 @@ def plan_for_email(
         period = due_period(conn, subscriber, now, force_hour=True)
         period = period or current_period(subscriber.prefs, now)
     planner = Planner.load(conn, now=now, retention_days=retention_days)
-    previous, sent = history(conn, subscriber.id)
+    previous, sent = history(conn, subscriber.id, now=now)
     return planner.plan(subscriber, period, previous_claim=previous, sent=sent)
 
 

@@ -1,14 +1,21 @@
 """`digest send`: claim and deliver every edition that is due.
 
-Each subscriber's edition is planned and claimed in one short transaction (the
-unique (subscriber, period) key makes a concurrent or repeated run claim
-nothing twice), then claimed editions are delivered in batches through
-`deliver_batch`.
+A send is a run (`digest.runs`): it registers itself and holds its liveness
+lock, then, before planning anything, recovers every run that died (their
+pending claims released, their in-flight editions reconciled or `unknown`), so
+a dead run's papers are candidates for this run's editions. With
+`resend_unknown`, editions left `unknown` are taken back on purpose and sent
+again through the normal path. Then each subscriber's edition is planned and
+claimed in one short transaction (the unique (subscriber, period) key makes a
+concurrent or repeated run claim nothing twice), and claimed editions are
+delivered in batches through `deliver_batch`. At the end the run releases
+anything it still holds and frees its lock.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,14 +30,15 @@ from digest.delivery import deliver_batch
 from digest.editions import Planned, Planner, claim, due_period, history
 from digest.mail.base import AuthError, Mailer
 from digest.render import CompileCache, SiteInfo
+from digest.resend import unknown_editions
+from digest.runs import Run, finish_run, recover_dead_runs, start_run
+from digest.send_rate import SendCeiling
 from digest.store import editions as edition_store
 from digest.store.subscribers import Subscriber, list_subscribers, lock_subscriber
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
-# A pending claim older than this was left by a run that died before sending.
-STALE_CLAIM = timedelta(minutes=30)
 
 
 @dataclass
@@ -43,17 +51,33 @@ class SendOptions:
     send_empty: bool = False
     retention_days: int = 365
     batch_size: int = BATCH_SIZE
-    # Wall clock for claim leases; `now` may be a replayed time (demo, tests).
+    resend_unknown: bool = False
+    send_rate: float = 0  # recipients per second, all senders together; 0 = none
+    # Wall clock for run records; `now` may be a replayed time (demo, tests).
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Epoch clock and sleep of the rate ceiling (injected by tests).
+    rate_clock: Callable[[], float] = field(default=time.time)
+    sleep: Callable[[float], None] = field(default=time.sleep)
 
 
 @dataclass
 class SendReport:
     counts: Counter = field(default_factory=Counter)
     planned: list[Planned] = field(default_factory=list)  # dry runs only
+    recovered: Counter = field(default_factory=Counter)
 
     def line(self) -> str:
-        order = ("sent", "empty", "failed", "unknown", "released", "would-send")
+        order = (
+            "sent",
+            "resent",
+            "empty",
+            "failed",
+            "unknown",
+            "released",
+            "skipped",
+            "lost",
+            "would-send",
+        )
         parts = [f"{self.counts[k]} {k}" for k in order if self.counts[k]]
         return ", ".join(parts) or "nothing due"
 
@@ -68,55 +92,65 @@ def run_send(
     progress: Callable[[int, int], None] | None = None,
 ) -> SendReport:
     report = SendReport()
-    now = options.now
-    cache = CompileCache(site)
-    with engine.begin() as conn:
-        if not options.dry_run:
-            released, unknown = edition_store.release_stale(
-                conn, leased_before=options.clock() - STALE_CLAIM
-            )
-            if released or unknown:
-                log.warning(
-                    "an interrupted run left %d editions pending (released, to be sent now) "
-                    "and %d sending (now unknown)",
-                    released,
-                    unknown,
-                )
-        subscribers = _recipients(conn, options.only)
-        planner = Planner.load(conn, now=now, retention_days=options.retention_days)
-    batches = Batches(options.batch_size, group_size=getattr(mailer, "group_size", 0))
-    ready: list[list[Planned]] = []  # handed over; on AuthError, those unsent are released
+    if options.dry_run:
+        _plan_all(engine, None, mailer, options, report, site, secret, progress)
+        return report
+    run = start_run(engine, now=options.clock())
+    refused: AuthError | None = None
     try:
-        for done, subscriber in enumerate(subscribers, 1):
-            planned = _plan_and_claim(engine, planner, cache, subscriber, options, report)
-            ready = batches.add(planned) if planned is not None else []
-            for batch in ready:
-                report.counts += deliver_batch(
-                    engine, mailer, batch, cache=cache, secret=secret, now=now
-                )
-            if progress:
-                progress(done, len(subscribers))
-        ready = batches.rest()
-        for batch in ready:
-            report.counts += deliver_batch(
-                engine, mailer, batch, cache=cache, secret=secret, now=now
-            )
+        report.recovered = recover_dead_runs(engine, mailer, now=options.clock(), me=run.id)
+        _plan_all(engine, run, mailer, options, report, site, secret, progress)
     except AuthError as exc:
-        _stop(engine, exc, [p for b in [*ready, *batches.rest()] for p in b])
-    if not options.dry_run:
-        prune(engine, now=now, retention_days=options.retention_days)
+        refused = exc
+    finally:
+        tidied = finish_run(engine, run, mailer, now=options.clock())
+    if refused is not None:
+        _stop(refused, refused.released + tidied["released"])
+    prune(engine, now=options.now, retention_days=options.retention_days)
     return report
 
 
-def _stop(engine: Engine, exc: AuthError, claimed: list[Planned]) -> NoReturn:
-    """The provider refused our credentials: release what this run claimed and
-    did not send (the batch being delivered and those still waiting; nothing
-    of them reached the provider) and stop with a line that says so."""
-    with engine.begin() as conn:
-        released = edition_store.release_unsent(conn, [p.edition_id for p in claimed])
+def _stop(exc: AuthError, released: int) -> NoReturn:
+    """The provider refused our credentials. Nothing of this run's unsent
+    claims reached it: the call in hand was released by `deliver_batch`, the
+    claims still waiting by `finish_run`. Stop with a line that says so."""
     raise AuthError(
         f"{exc}; sending stopped, {released} claimed editions released for the next run"
     ) from exc
+
+
+def _plan_all(engine, run: Run | None, mailer, options, report, site, secret, progress) -> None:
+    cache = CompileCache(site)
+    ceiling = SendCeiling(engine, options.send_rate, options.rate_clock, options.sleep)
+
+    def deliver(batch: list[Planned]) -> Counter:
+        return deliver_batch(
+            engine,
+            mailer,
+            batch,
+            cache=cache,
+            secret=secret,
+            now=options.now,
+            run_id=run.id,
+            ceiling=ceiling,
+        )
+
+    with engine.begin() as conn:
+        subscribers = _recipients(conn, options.only)
+        planner = Planner.load(conn, now=options.now, retention_days=options.retention_days)
+    if options.resend_unknown and run is not None:
+        resent = deliver(unknown_editions(engine, run.id, subscribers, every=options.only is None))
+        resent["resent"], resent["sent"] = resent["sent"], 0
+        report.counts += resent
+    batches = Batches(options.batch_size, group_size=getattr(mailer, "group_size", 0))
+    for done, subscriber in enumerate(subscribers, 1):
+        planned = _plan_and_claim(engine, planner, cache, subscriber, options, report, run)
+        for batch in batches.add(planned) if planned is not None else []:
+            report.counts += deliver(batch)
+        if progress:
+            progress(done, len(subscribers))
+    for batch in batches.rest():
+        report.counts += deliver(batch)
 
 
 def prune(engine: Engine, *, now: datetime, retention_days: int) -> int:
@@ -143,8 +177,10 @@ def _plan_and_claim(
     subscriber: Subscriber,
     options: SendOptions,
     report: SendReport,
+    run: Run | None,
 ) -> Planned | None:
-    """Plan the subscriber's due edition and claim it; None when nothing to deliver.
+    """Plan the subscriber's due edition and claim it for `run`; None when
+    nothing to deliver.
 
     Runs in one transaction holding the subscriber's row (SQLite: the write
     lock), so a concurrent run plans this subscriber only after this one has
@@ -154,26 +190,26 @@ def _plan_and_claim(
     try:
         with engine.begin() as conn:
             lock_subscriber(conn, subscriber.id)
-            return _plan_and_claim_locked(conn, planner, cache, subscriber, options, report)
+            return _plan_and_claim_locked(conn, planner, cache, subscriber, options, report, run)
     except IntegrityError:
         # Only a stale plan can collide with the sent log; the next run replans.
         log.warning("subscriber %s: edition changed under us; skipped this run", subscriber.id)
         return None
 
 
-def _plan_and_claim_locked(conn, planner, cache, subscriber, options, report) -> Planned | None:
+def _plan_and_claim_locked(conn, planner, cache, subscriber, options, report, run):
     period = due_period(
         conn, subscriber, options.now, on_date=options.on_date, force_hour=options.force_hour
     )
     if period is None:
         return None
-    previous, sent = history(conn, subscriber.id)
+    previous, sent = history(conn, subscriber.id, now=options.now)
     planned = planner.plan(subscriber, period, previous_claim=previous, sent=sent)
     if options.dry_run:
         report.counts["would-send"] += 1
         report.planned.append(planned)
         return None
-    lease = {"now": options.now, "leased_at": options.clock()}
+    lease = {"now": options.now, "leased_at": options.clock(), "run_id": run.id}
     if planned.empty and not options.send_empty:
         if claim(conn, planned, status="empty", **lease):
             report.counts["empty"] += 1

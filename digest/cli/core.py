@@ -17,11 +17,13 @@ from digest.cli.common import (
     runtime,
     utcnow,
 )
+from digest.cli.delivery_status import print_delivery
 from digest.db.engine import open_engine, upgrade
 from digest.ingest import fetch_all, select_sources
 from digest.mail.base import AuthError
 from digest.send import SendOptions, run_send
 from digest.store import editions as edition_store
+from digest.store.delivery_status import delivery_status
 from digest.store.fetch_state import all_states
 from digest.store.papers import count_papers
 from digest.store.subscribers import get_subscriber, list_subscribers
@@ -95,9 +97,14 @@ def send(
     now: bool = typer.Option(False, "--now", help="Treat every delivery hour as reached."),
     only: str = typer.Option(None, help="Only this subscriber's edition."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send nothing."),
+    resend_unknown: bool = typer.Option(
+        False,
+        "--resend-unknown",
+        help="Also send again the editions left `unknown` (maybe delivered; see digest status).",
+    ),
 ) -> None:
     """Send every edition that is due and not yet sent. Running it twice sends
-    nothing twice.
+    nothing twice. A run that died is recovered first: nobody loses an edition.
 
     Example: digest send --now --only ada@example.org --dry-run
     """
@@ -119,6 +126,8 @@ def send(
         dry_run=dry_run,
         send_empty=rt.settings.send_empty,
         retention_days=rt.settings.retention_days,
+        resend_unknown=resend_unknown,
+        send_rate=rt.settings.send_rate,
     )
     mailer = rt.mailer()
     try:
@@ -133,6 +142,9 @@ def send(
             f"{planned.digest.paper_count} papers",
             markup=False,
         )
+    if report.recovered:
+        recovered = ", ".join(f"{n} {k}" for k, n in sorted(report.recovered.items()))
+        console.print(f"Recovered interrupted runs first: {recovered}.", markup=False)
     console.print(f"Send: {report.line()}.", markup=False)
     if report.counts["failed"] or report.counts["unknown"] or report.counts["released"]:
         raise typer.Exit(1)
@@ -153,7 +165,9 @@ def _send_with_progress(rt, mailer, options):
 
 
 @app.command()
-def status() -> None:
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Print the delivery report as JSON."),
+) -> None:
     """Last fetches, last sends, counts and failures.
 
     Example: digest status
@@ -165,6 +179,11 @@ def status() -> None:
         subs = list_subscribers(conn)
         counts = edition_store.status_counts(conn)
         recent = edition_store.recent_editions(conn, 10)
+        delivery = delivery_status(conn, now=utcnow())
+    if as_json:
+        report = {"sources": states, "papers": papers, "editions": counts, "delivery": delivery}
+        console.print_json(data=report, default=str)
+        return
     table = Table(title="Sources")
     for column in ("source", "last success", "last attempt", "last report", "last error"):
         table.add_column(column)
@@ -196,6 +215,7 @@ def status() -> None:
         if e.get("error"):
             line += f" ({e['error']})"
         console.print(line, markup=False)
+    print_delivery(delivery)
 
 
 def _when(moment) -> str:

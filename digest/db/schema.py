@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -165,7 +166,7 @@ editions = Table(
     # The moment the edition's candidates were taken (the run's start): the
     # cutoff the next edition of this subscriber counts from.
     Column("claimed_at", UTCDateTime, nullable=False),
-    # Wall-clock time of the claim itself: how stale a pending claim is.
+    # Wall-clock time of the claim itself (a record; recovery goes by run_id).
     Column("leased_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
     Column("paper_count", Integer, nullable=False, default=0),
@@ -175,6 +176,12 @@ editions = Table(
     Column("message_id", String(256)),
     Column("mailer", String(16)),
     Column("error", Text),
+    # The run that holds the claim (see `runs`); NULL only for rows claimed
+    # before runs existed. No foreign key: runs are never deleted.
+    Column("run_id", Integer),
+    # The previous claim this edition's candidates counted from (NULL: a first
+    # edition). A gap between it and the claim before tells a released edition.
+    Column("reached_after", UTCDateTime),
     UniqueConstraint("subscriber_id", "period", name="uq_editions_subscriber_period"),
     Index("ix_editions_status", "status"),
 )
@@ -199,4 +206,30 @@ sent_log = Table(
     Column("sent_at", UTCDateTime, nullable=False),
     Index("ix_sent_log_edition_id", "edition_id"),
     Index("ix_sent_log_sent_at", "sent_at"),
+)
+
+# One row per `digest send` (and future worker) process. A run holds the named
+# lock `run:<id>` (digest/locks.py) while it lives; a run whose row is open
+# (ended_at NULL) but whose lock is free died, and its claims are recovered.
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    # finished | recovered (it died; another run recovered its claims)
+    Column("outcome", String(16)),
+    Index("ix_runs_ended_at", "ended_at"),
+)
+
+# The shared send-rate ceiling: the next free moment (epoch seconds) per bucket,
+# reserved under a row lock by every sender on this database.
+send_rate = Table(
+    "send_rate",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("next_at", Float, nullable=False),
 )

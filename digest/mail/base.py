@@ -49,6 +49,7 @@ class AuthError(MailError):
 
     def __init__(self, message: str):
         super().__init__(message, permanent=False, delivered=False)
+        self.released = 0  # editions of the refused call, released by the send loop
 
 
 class Mailer(Protocol):
@@ -68,3 +69,15 @@ class Mailer(Protocol):
 def one_call_each(batch: Sequence[Message]) -> list[list[Message]]:
     """The split for backends that make one provider call per message."""
     return [[message] for message in batch]
+
+
+class Reconciler(Protocol):
+    """Optional for a mailer: tell, after a crash, whether editions a dead run
+    left `sending` with this mailer were delivered. Only a backend that can
+    know for certain implements it (the outbox: a file per edition); for the
+    others those editions become `unknown` (see `digest.runs`)."""
+
+    def reconcile(self, editions: Sequence[dict]) -> dict[int, str]:
+        """{edition id: "sent" | "released"} for editions given as dicts with
+        id, subscriber_id and period; an edition left out becomes `unknown`."""
+        ...

@@ -5,17 +5,25 @@ written together, and the unique (subscriber, period) key decides who wins when
 two runs race. Delivery states: pending (claimed, not yet handed to a mailer)
 -> sending -> sent | failed | unknown; "empty" marks a period with nothing to
 send. Released editions are deleted with their sent-log rows.
+
+Every claim carries the id of the run that made it. The statements that move a
+claim on (`hand_over`, and the outcomes passed `run_id`) check that the claim
+is still that run's, so a run whose claims were recovered by another changes
+and sends nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from digest.db.schema import editions, sent_log
+from digest.db.schema import editions, sent_log, subscribers, suppressions
+from digest.store.subscribers import email_hash
+
+RESEND_LATER = "maybe delivered; left for the next --resend-unknown"
 
 # Editions whose papers count as received (their claim moves the cutoff).
 COUNTED_STATES = ("pending", "sending", "sent", "unknown", "empty")
@@ -37,16 +45,19 @@ def claim_edition(
     status: str = "pending",
     rendering_key: str | None = None,
     sections: list | None = None,
+    run_id: int | None = None,
+    reached_after: datetime | None = None,
 ) -> int | None:
     """Claim (subscriber, period) and record its papers as sent, atomically with
     the caller's transaction. Returns the edition id, or None when the period
     was already claimed (by this run or another).
 
     `now` is when the edition's candidates were taken (the next edition counts
-    from it); `leased_at` is the wall-clock time of the claim, which tells a
-    claim left by a dead run from one still in progress. A paper already in the
+    from it); `leased_at` is the wall-clock time of the claim (a record only:
+    whose claim it is, and whether its run lives, is `run_id`'s business). A paper already in the
     sent log makes the insert fail: the caller's plan was made from a stale read,
-    and sending it would send a paper twice."""
+    and sending it would send a paper twice. `run_id` is the claiming run;
+    `reached_after` the previous claim the candidates counted from."""
     keys = list(dict.fromkeys(paper_keys))
     statement = (
         _insert(conn, editions)
@@ -59,6 +70,8 @@ def claim_edition(
             paper_count=len(keys),
             rendering_key=rendering_key,
             sections=sections,
+            run_id=run_id,
+            reached_after=reached_after,
         )
         .on_conflict_do_nothing(index_elements=["subscriber_id", "period"])
         .returning(editions.c.id)
@@ -80,18 +93,6 @@ def claim_edition(
     return edition_id
 
 
-def last_edition(conn: Connection, subscriber_id: int) -> dict | None:
-    """The latest edition that counts (by claim time), or None."""
-    query = (
-        select(editions)
-        .where(editions.c.subscriber_id == subscriber_id, editions.c.status.in_(COUNTED_STATES))
-        .order_by(editions.c.claimed_at.desc(), editions.c.id.desc())
-        .limit(1)
-    )
-    row = conn.execute(query).first()
-    return dict(row._mapping) if row else None
-
-
 def claimed_periods(conn: Connection, subscriber_id: int) -> list[str]:
     """Every period claimed for the subscriber, in any state."""
     query = select(editions.c.period).where(editions.c.subscriber_id == subscriber_id)
@@ -111,54 +112,184 @@ def sent_keys(conn: Connection, subscriber_id: int) -> set[str]:
     return set(conn.execute(query).scalars())
 
 
-def set_status(conn: Connection, edition_ids: Iterable[int], status: str, **values) -> None:
+def set_status(
+    conn: Connection,
+    edition_ids: Iterable[int],
+    status: str,
+    *,
+    run_id: int | None = None,
+    **values,
+) -> int:
+    """Set the status of editions; with `run_id`, only of those that run still
+    holds in "sending" (an outcome recorded by a run that lost them changes
+    nothing). Returns the number of rows changed."""
     ids = list(edition_ids)
-    if ids:
-        conn.execute(update(editions).where(editions.c.id.in_(ids)).values(status=status, **values))
+    if not ids:
+        return 0
+    where = [editions.c.id.in_(ids), *_held(run_id)]
+    return conn.execute(update(editions).where(*where).values(status=status, **values)).rowcount
 
 
-def mark_failed(conn: Connection, edition_id: int, error: str) -> None:
-    """Rejected on its merits: keep the edition (not retried), forget its papers."""
-    set_status(conn, [edition_id], "failed", error=error[:2000])
-    conn.execute(delete(sent_log).where(sent_log.c.edition_id == edition_id))
+def _held(run_id: int | None) -> list:
+    if run_id is None:
+        return []
+    return [editions.c.run_id == run_id, editions.c.status == "sending"]
 
 
-def release(conn: Connection, edition_ids: Iterable[int]) -> None:
-    """Certainly not delivered: remove the claim and its sent-log rows so the
-    next run sends it."""
-    ids = list(edition_ids)
-    if ids:
-        conn.execute(delete(sent_log).where(sent_log.c.edition_id.in_(ids)))
-        conn.execute(delete(editions).where(editions.c.id.in_(ids)))
-
-
-def release_unsent(conn: Connection, edition_ids: Iterable[int]) -> int:
-    """Release those of `edition_ids` still pending or sending: a run that
-    stops because the provider refused its credentials (nothing of those was
-    delivered). Returns how many."""
-    ids = list(edition_ids)
-    unsent = select(editions.c.id).where(
-        editions.c.id.in_(ids), editions.c.status.in_(("pending", "sending"))
+def settle_in_flight(
+    conn: Connection, edition_id: int, verdict: str, *, now: datetime, error: str
+) -> None:
+    """Settle a dead run's `sending` edition (only while it still is): "sent",
+    "released", or anything else -> "unknown" with `error`."""
+    still = [editions.c.id == edition_id, editions.c.status == "sending"]
+    if verdict == "released":
+        if conn.execute(select(editions.c.id).where(*still)).first():
+            _delete_editions(conn, [edition_id])
+        return
+    values = (
+        {"status": "sent", "sent_at": now}
+        if verdict == "sent"
+        else {"status": "unknown", "error": error}
     )
-    found = list(conn.execute(unsent).scalars()) if ids else []
-    release(conn, found)
-    return len(found)
+    conn.execute(update(editions).where(*still).values(**values))
 
 
-def release_stale(conn: Connection, *, leased_before: datetime) -> tuple[int, int]:
-    """Tidy editions left by a run that died. Pending ones (never handed to a
-    mailer) are released so the next run sends them; ones left "sending" may
-    have gone out and become "unknown". Returns (released, made unknown)."""
-    stale = editions.c.leased_at < leased_before
-    pending = select(editions.c.id).where(editions.c.status == "pending", stale)
-    ids = list(conn.execute(pending).scalars())
-    release(conn, ids)
-    interrupted = conn.execute(
+def mark_failed(
+    conn: Connection, edition_id: int, error: str, *, run_id: int | None = None
+) -> None:
+    """Rejected on its merits: keep the edition (not retried), forget its papers."""
+    if set_status(conn, [edition_id], "failed", run_id=run_id, error=error[:2000]):
+        conn.execute(delete(sent_log).where(sent_log.c.edition_id == edition_id))
+
+
+def release(conn: Connection, edition_ids: Iterable[int], *, run_id: int | None = None) -> int:
+    """Certainly not delivered: remove the claim and its sent-log rows so the
+    next run sends it (its papers become candidates again, see
+    `digest.editions.history`). With `run_id`, only claims that run still holds
+    in "sending". Returns how many were released."""
+    ids = list(edition_ids)
+    if not ids:
+        return 0
+    if run_id is not None:
+        query = select(editions.c.id).where(editions.c.id.in_(ids), *_held(run_id))
+        ids = list(conn.execute(query).scalars())
+    return _delete_editions(conn, ids)
+
+
+def _delete_editions(conn: Connection, ids: list[int]) -> int:
+    if not ids:
+        return 0
+    conn.execute(delete(sent_log).where(sent_log.c.edition_id.in_(ids)))
+    return conn.execute(delete(editions).where(editions.c.id.in_(ids))).rowcount
+
+
+def release_pending_ids(conn: Connection, edition_ids: Iterable[int], *, run_id: int) -> int:
+    """Release those of `edition_ids` the run still holds as `pending`."""
+    query = select(editions.c.id).where(
+        editions.c.id.in_(list(edition_ids)),
+        editions.c.status == "pending",
+        editions.c.run_id == run_id,
+    )
+    return _delete_editions(conn, list(conn.execute(query).scalars()))
+
+
+def release_pending(conn: Connection, run_id: int | None) -> int:
+    """Release every `pending` claim of a run (None: claims from before runs
+    existed). Pending claims never reached a mailer."""
+    query = select(editions.c.id).where(editions.c.status == "pending", _run_is(run_id))
+    return _delete_editions(conn, list(conn.execute(query).scalars()))
+
+
+def in_flight(conn: Connection, run_id: int | None) -> list[dict]:
+    """A run's `sending` editions: (id, subscriber_id, period, mailer)."""
+    columns = (editions.c.id, editions.c.subscriber_id, editions.c.period, editions.c.mailer)
+    query = select(*columns).where(editions.c.status == "sending", _run_is(run_id))
+    return [dict(row._mapping) for row in conn.execute(query.order_by(editions.c.id))]
+
+
+def _run_is(run_id: int | None):
+    return editions.c.run_id.is_(None) if run_id is None else editions.c.run_id == run_id
+
+
+def hand_over(
+    conn: Connection, edition_ids: Iterable[int], *, run_id: int, mailer: str
+) -> tuple[list[int], list[int]]:
+    """Fence before a provider call: move `pending` -> `sending` exactly those
+    editions this run still holds and whose subscriber may still be mailed
+    (active, address not suppressed), in one statement. Claims of this run whose
+    subscriber left meanwhile are released. Returns (moved, released); the
+    caller sends exactly `moved`."""
+    ids = list(edition_ids)
+    if not ids:
+        return [], []
+    mine = [editions.c.id.in_(ids), editions.c.status == "pending", editions.c.run_id == run_id]
+    active = editions.c.subscriber_id.in_(
+        select(subscribers.c.id).where(subscribers.c.status == "active")
+    )
+    rows = conn.execute(
+        select(editions.c.id, subscribers.c.status, subscribers.c.email)
+        .join(subscribers, subscribers.c.id == editions.c.subscriber_id)
+        .where(*mine)
+    ).all()
+    hashes = {row.id: email_hash(row.email) for row in rows}
+    suppressed = set(
+        conn.execute(
+            select(suppressions.c.email_hash).where(
+                suppressions.c.email_hash.in_(list(hashes.values()))
+            )
+        ).scalars()
+    )
+    gone = [row.id for row in rows if row.status != "active" or hashes[row.id] in suppressed]
+    _delete_editions(conn, gone)
+    moved = conn.execute(
         update(editions)
-        .where(editions.c.status == "sending", stale)
-        .values(status="unknown", error="the sending run was interrupted")
-    ).rowcount
-    return len(ids), interrupted
+        .where(*mine, active)
+        .values(status="sending", mailer=mailer)
+        .returning(editions.c.id)
+    )
+    return sorted(moved.scalars()), gone
+
+
+def take_unknown(
+    conn: Connection, *, run_id: int, subscriber_ids: Collection[int] | None = None
+) -> list[dict]:
+    """Claim the `unknown` editions of active subscribers (of `subscriber_ids`
+    when given) for this run to resend on purpose: back to `pending` under
+    `run_id`, sent-log rows kept. Returns the claimed rows."""
+    active = select(subscribers.c.id).where(subscribers.c.status == "active")
+    where = [editions.c.status == "unknown", editions.c.subscriber_id.in_(active)]
+    if subscriber_ids is not None:
+        where.append(editions.c.subscriber_id.in_(list(subscriber_ids)))
+    moved = conn.execute(
+        update(editions)
+        .where(*where)
+        .values(status="pending", run_id=run_id, error=None)
+        .returning(editions.c.id)
+    )
+    ids = list(moved.scalars())
+    if not ids:
+        return []
+    query = select(editions).where(editions.c.id.in_(ids)).order_by(editions.c.id)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def claim_spans(conn: Connection, subscriber_id: int, *, since: datetime) -> list[tuple]:
+    """(reached_after, claimed_at) of the subscriber's counted editions claimed
+    since `since`, plus the last one before it (its reach treated as unbounded:
+    everything before it was covered), in claim order."""
+    counted = and_(editions.c.subscriber_id == subscriber_id, editions.c.status.in_(COUNTED_STATES))
+    recent = select(editions.c.reached_after, editions.c.claimed_at).where(
+        counted, editions.c.claimed_at >= since
+    )
+    spans = [tuple(row) for row in conn.execute(recent.order_by(editions.c.claimed_at))]
+    before = (
+        select(editions.c.claimed_at)
+        .where(counted, editions.c.claimed_at < since)
+        .order_by(editions.c.claimed_at.desc())
+        .limit(1)
+    )
+    anchor = conn.execute(before).scalar_one_or_none()
+    return ([(None, anchor)] if anchor is not None else []) + spans
 
 
 def prune_sent_log(conn: Connection, *, before: datetime) -> int:

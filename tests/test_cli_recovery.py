@@ -1,0 +1,37 @@
+"""Recovery from the command line: `digest status` names `unknown` editions and
+what to do, and `digest send --resend-unknown` does it."""
+
+import json
+from datetime import UTC, datetime
+
+from digest.db.engine import open_engine
+from tests.cli_helpers import run_digest
+from tests.recovery_helpers import claim_all, die, hand_over_all
+from tests.test_cli_send import prepare
+
+
+def test_status_lists_unknown_editions_and_resend_unknown_sends_them(database_url, tmp_path):
+    env = prepare(database_url, tmp_path)
+    engine = open_engine(database_url)
+    run, planned = claim_all(engine, datetime.now(UTC))
+    hand_over_all(engine, run, planned[:1], mailer="sendgrid")  # in a SendGrid request ...
+    die(run)  # ... when the process died
+    engine.dispose()
+    sent = run_digest(["send", "--now"], env)
+    assert sent.exit_code == 0, sent.stderr
+    assert "Recovered interrupted runs first: 1 released, 1 unknown." in sent.stdout
+    assert "1 sent" in sent.stdout
+    status = run_digest(["status"], env)
+    assert "unknown via sendgrid" in status.stdout
+    assert "1 unknown: may or may not have been delivered" in status.stdout
+    assert "digest send --resend-unknown" in status.stdout
+    report = json.loads(run_digest(["status", "--json"], env).stdout)
+    (problem,) = report["delivery"]["problems"]
+    assert problem["status"] == "unknown" and problem["mailer"] == "sendgrid"
+    assert report["delivery"]["last_send"]["outcome"] == "finished"
+    resent = run_digest(["send", "--now", "--resend-unknown"], env)
+    assert resent.exit_code == 0 and "Send: 1 resent." in resent.stdout
+    assert "Recovered" not in resent.stdout  # nothing to recover: nothing said
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
+    after = json.loads(run_digest(["status", "--json"], env).stdout)
+    assert after["delivery"]["problems"] == [] and after["editions"] == {"sent": 2}
