@@ -170,6 +170,8 @@ editions = Table(
     Column("message_id", String(256)),
     Column("mailer", String(16)),
     Column("error", Text),
+    # What the provider's event webhook last said: delivered, bounce, dropped, ...
+    Column("delivery", String(16)),
     UniqueConstraint("subscriber_id", "period", name="uq_editions_subscriber_period"),
     Index("ix_editions_status", "status"),
 )
@@ -194,4 +196,42 @@ sent_log = Table(
     Column("sent_at", UTCDateTime, nullable=False),
     Index("ix_sent_log_edition_id", "edition_id"),
     Index("ix_sent_log_sent_at", "sent_at"),
+)
+
+# Consent records (web sign-ups and confirmations): when, from where, which form.
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("action", String(16), nullable=False),  # signup | confirm
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("ip", String(64)),
+    Column("user_agent", String(300)),
+    Column("form_version", String(32)),
+    Index("ix_consents_subscriber_id", "subscriber_id"),
+)
+
+# Confirmation emails sent, by hashed address: the per-address throttle.
+confirmation_sends = Table(
+    "confirmation_sends",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email_hash", String(64), nullable=False),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Index("ix_confirmation_sends_email_hash_sent_at", "email_hash", "sent_at"),
+)
+
+# Provider events already processed (SendGrid sends each more than once).
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("event_id", String(128), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_webhook_events_received_at", "received_at"),
 )
