@@ -25,8 +25,9 @@ def first_time(conn: Connection, event_id: str, *, now: datetime) -> bool:
         dialect.insert(webhook_events)
         .values(event_id=event_id[:128], received_at=now)
         .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(webhook_events.c.event_id)
     )
-    return conn.execute(statement).rowcount == 1
+    return conn.execute(statement).scalar_one_or_none() is not None
 
 
 def prune_events(conn: Connection, *, now: datetime) -> int:
