@@ -89,6 +89,7 @@ def site(tmp_path, sqlite_template):
     load_samples_as_today(runtime.engine, datetime.now(UTC))
     with serving(create_app(runtime), sock):
         yield base, env, runtime
+    runtime.engine.dispose()
 
 
 @pytest.fixture

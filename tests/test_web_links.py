@@ -19,7 +19,9 @@ from tests.web_helpers import SECRET, link_in, make_web, signup_form
 
 @pytest.fixture
 def web(database_url, tmp_path):
-    return make_web(database_url, tmp_path)
+    web = make_web(database_url, tmp_path)
+    yield web
+    web.close()
 
 
 def add(web, status="active", email="ada@example.org") -> int:

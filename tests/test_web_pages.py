@@ -22,7 +22,8 @@ def web(database_url, tmp_path):
     papers = [vision_paper(n, DAY1, upvotes=n * 10, comments=n) for n in range(4)]
     papers.append(vision_paper(9, DAY1, title=HOSTILE, abstract=HOSTILE + " segmentation"))
     store(web.engine, papers, DAY1)
-    return web
+    yield web
+    web.close()
 
 
 def test_the_home_page_lists_the_day_trending_first_under_the_banner(web):

@@ -13,7 +13,9 @@ from tests.web_helpers import link_in, make_web, signup_form
 
 @pytest.fixture
 def web(database_url, tmp_path):
-    return make_web(database_url, tmp_path)
+    web = make_web(database_url, tmp_path)
+    yield web
+    web.close()
 
 
 def subscriber(web, email="ada@example.org"):
@@ -121,8 +123,11 @@ def test_a_suppressed_address_comes_back_only_through_confirmation(web):
 
 def test_form_posts_are_rate_limited_per_ip(database_url, tmp_path):
     web = make_web(database_url, tmp_path, form_rate=(3, 60.0))
-    codes = [
-        web.client.post("/subscribe", data=signup_form(f"p{i}@example.org")).status_code
-        for i in range(5)
-    ]
+    try:
+        codes = [
+            web.client.post("/subscribe", data=signup_form(f"p{i}@example.org")).status_code
+            for i in range(5)
+        ]
+    finally:
+        web.close()
     assert codes == [200, 200, 200, 429, 429]

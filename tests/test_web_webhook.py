@@ -11,7 +11,7 @@ from digest.send import SendOptions, run_send
 from digest.store import editions as edition_store
 from digest.store.subscribers import add_subscriber, get_subscriber, is_suppressed
 from tests.pipeline_helpers import DAY1, store, vision_paper
-from tests.web_helpers import SECRET, make_web, sign
+from tests.web_helpers import SECRET, make_signer, make_web, sign
 
 
 @pytest.fixture
@@ -20,7 +20,8 @@ def web(database_url, tmp_path):
     with web.engine.begin() as conn:
         prefs = Preferences(topics=[TopicChoice("computer-vision")])
         add_subscriber(conn, "ada@example.org", prefs, status="active", now=DAY1)
-    return web
+    yield web
+    web.close()
 
 
 def post(web, events, *, timestamp=None, signature=None, body=None):
@@ -65,7 +66,7 @@ def test_a_forged_signature_is_refused_with_403(web):
     body = json.dumps([event("spamreport", 1)]).encode()
     ts = str(int(web.clock().timestamp()))
     good = sign(web.signer, body, ts)
-    other = make_web.__globals__["make_signer"]()[0]
+    other = make_signer()[0]
     for headers in (
         {"signature": sign(other, body, ts)},  # another key
         {"signature": good, "body": body.replace(b"spamreport", b"delivered")},  # altered body

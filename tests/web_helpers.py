@@ -49,6 +49,11 @@ class WebApp:
     def emails(self):
         return read_outbox(self.outbox)
 
+    def close(self) -> None:
+        """Release the app's database connections (PostgreSQL has a limit)."""
+        self.client.close()
+        self.engine.dispose()
+
 
 def make_signer() -> tuple[ec.EllipticCurvePrivateKey, str]:
     """A P-256 key pair; the public half as SendGrid shows it (base64 DER)."""
