@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from digest.render import templates_dir
 from digest.wiring import Runtime
-from subscribers import account, public, webhook
+from subscribers import account, preferences, public, webhook
 from subscribers.pages import error_page
 from subscribers.security import RateLimiter, SecurityHeaders, client_ip
 from subscribers.subscription import Mail
@@ -122,12 +122,12 @@ def routes() -> list:
         Route("/unsubscribe/{token}", account.unsubscribe_page, methods=["GET"]),
         Route("/unsubscribe/{token}", account.unsubscribe, methods=["POST"]),
         Route("/unsubscribe/{token}/resubscribe", account.resubscribe, methods=["POST"]),
-        Route("/preferences/{token}", account.preferences_page, methods=["GET"]),
-        Route("/preferences/{token}", account.save_preferences, methods=["POST"]),
-        Route("/preferences/{token}/preview", account.preview_page),
-        Route("/preferences/{token}/preview/email", account.preview_email),
-        Route("/preferences/{token}/export", account.export),
-        Route("/preferences/{token}/erase", account.erase, methods=["POST"]),
+        Route("/preferences/{token}", preferences.preferences_page, methods=["GET"]),
+        Route("/preferences/{token}", preferences.save_preferences, methods=["POST"]),
+        Route("/preferences/{token}/preview", preferences.preview_page),
+        Route("/preferences/{token}/preview/email", preferences.preview_email),
+        Route("/preferences/{token}/export", preferences.export),
+        Route("/preferences/{token}/erase", preferences.erase, methods=["POST"]),
         Route("/editions/{token}", account.edition),
         Route("/webhooks/sendgrid", webhook.sendgrid_events, methods=["POST"]),
         Route("/healthz", healthz),

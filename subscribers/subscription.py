@@ -107,6 +107,7 @@ def request_confirmation(engine: Engine, mail: Mail, subscriber_id: int, *, now:
 def _claim_confirmation(conn, email: str, now: datetime) -> bool:
     """Check and record one confirmation email in the caller's transaction
     (which holds the subscriber's row, so two sign-ups cannot both pass)."""
+    store.prune_confirmation_sends(conn, now=now)
     if not store.may_send_confirmation(conn, email, now=now):
         return False
     store.record_confirmation_sent(conn, email, now=now)

@@ -86,6 +86,8 @@ def process_events(engine, events: list, now: datetime) -> int:
             if events_store.first_time(conn, _event_id(event), now=now):
                 apply_event(conn, event, now)
                 done += 1
+    with engine.begin() as conn:
+        events_store.prune_events(conn, now=now)  # replays come within minutes, not months
     return done
 
 
