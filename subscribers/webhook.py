@@ -58,6 +58,9 @@ def verify(public_key: str, body: bytes, signature: str, timestamp: str, now: da
 async def sendgrid_events(request: Request) -> Response:
     web = request.app.state.web
     key = web.settings.sendgrid_webhook_key
+    declared = request.headers.get("content-length", "0")
+    if not key or not declared.isdigit() or int(declared) > MAX_BODY:
+        return JSONResponse({"error": "not accepted"}, 403)
     body = await request.body()
     signature = request.headers.get(SIGNATURE_HEADER, "")
     timestamp = request.headers.get(TIMESTAMP_HEADER, "")
