@@ -28,6 +28,7 @@ from digest.render import CompileCache, SiteInfo, personalize
 from digest.send_rate import SendCeiling
 from digest.store import editions as edition_store
 from digest.tokens import link_urls
+from digest.web_links import view_url
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,8 @@ log = logging.getLogger(__name__)
 def recipient_for(planned: Planned, site: SiteInfo, secret: str) -> Recipient:
     sub = planned.subscriber
     unsubscribe, preferences = link_urls(site.base_url, secret, sub.id, sub.email)
-    return Recipient(sub.id, sub.email, unsubscribe, preferences, name=sub.name or "")
+    view = view_url(site.base_url, secret, sub.id, sub.email, planned.period)
+    return Recipient(sub.id, sub.email, unsubscribe, preferences, sub.name or "", view)
 
 
 def render_batch(batch: Sequence[Planned], cache: CompileCache, secret: str) -> list[Message]:

@@ -65,6 +65,7 @@ class Recipient:
     unsubscribe_url: str
     preferences_url: str
     name: str = ""
+    view_url: str = ""  # the edition on the web; empty: the preferences page stands in
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,6 @@ class Message:
     subscriber_id: int | None = None
     edition_id: int | None = None
     period: str | None = None  # the edition's period, for file names and logs
-    category: str = "digest"
+    kind: str = "digest"  # digest | confirmation | welcome (the provider's category)
     template: Template | None = None
     substitutions: dict[str, str] = field(default_factory=dict)

@@ -39,6 +39,7 @@ from digest.render_view import (
     token,
 )
 from digest.text import one_line, safe_url
+from digest.web_links import papers_url
 
 __all__ = [
     "HTML_BUDGET",
@@ -189,7 +190,8 @@ def _digest_context(
     more = None
     if shown < total:
         label = f"and {plural(total - shown, 'more paper')} — see them on the web"
-        more = {"count": total - shown, "label": label, "url": ctx["home_url"]}
+        omitted = [p.key for p in digest.papers[shown:]]
+        more = {"count": total - shown, "label": label, "url": papers_url(site.base_url, omitted)}
     count_text = plural(total, "new paper")
     return {
         **ctx,
@@ -217,6 +219,7 @@ def substitutions(recipient: Recipient) -> dict[str, str]:
         "email": one_line(recipient.email, 320),
         "unsubscribe_url": _checked_url(recipient.unsubscribe_url, "unsubscribe"),
         "preferences_url": _checked_url(recipient.preferences_url, "preferences"),
+        "view_url": _checked_url(recipient.view_url or recipient.preferences_url, "view"),
     }
     out = {token(k, "text"): v for k, v in values.items()}
     out.update({token(k, "html"): html.escape(v, quote=True) for k, v in values.items()})

@@ -25,7 +25,7 @@ from digest.text import MAX_TITLE, one_line, safe_url
 # has its own tokens because its values are HTML-escaped (a mailer that
 # substitutes server-side, like SendGrid, gets one value per token).
 TOKEN_PREFIX = "%%DIGEST_"
-PERSONAL_FIELDS = ("greeting", "email", "unsubscribe_url", "preferences_url")
+PERSONAL_FIELDS = ("greeting", "email", "unsubscribe_url", "preferences_url", "view_url")
 TOKEN_PATTERN = re.compile(r"(%%DIGEST_[A-Z_]+%%)")
 # An invisible word joiner between two percent signs: "%%" can then never occur
 # in feed text, so feed text can never form (part of) a token.

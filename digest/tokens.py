@@ -51,6 +51,24 @@ def read_token(secret: str, purpose: str, token: str) -> tuple[int, str]:
     return data[0], data[1]
 
 
+def make_edition_token(secret: str, subscriber_id: int, email: str, period: str) -> str:
+    """The "view in browser" token of one edition; never expires, like unsubscribe."""
+    serializer = URLSafeSerializer(secret, salt="digest.edition")
+    return serializer.dumps([subscriber_id, email_hash(email)[:16], period])
+
+
+def read_edition_token(secret: str, token: str) -> tuple[int, str, str]:
+    """(subscriber id, address hash prefix, period); BadToken otherwise."""
+    try:
+        data = URLSafeSerializer(secret, salt="digest.edition").loads(token)
+    except BadSignature:
+        raise BadToken("this link is not valid") from None
+    valid = isinstance(data, list) and len(data) == 3 and isinstance(data[0], int)
+    if not valid or not all(isinstance(item, str) for item in data[1:]):
+        raise BadToken("this link is not valid")
+    return data[0], data[1], data[2]
+
+
 def matches(email: str, hash_prefix: str) -> bool:
     return email_hash(email)[:16] == hash_prefix
 

@@ -219,8 +219,8 @@ def test_it_cannot_turn_a_title_into_a_token_even_across_values():
     paper = make_paper(1, title="Ends with %%DIGEST_", authors=["UNSUBSCRIBE_URL%%"])
     digest = Digest("p", date(2026, 11, 22), "daily", [Section("x", "X", [Entry(paper, "%%")])])
     compiled = compile_digest(digest, SITE)
-    assert compiled.text.count("%%DIGEST_") == 4  # greeting, two links, email
-    assert len(render.TOKEN_PATTERN.findall(compiled.html)) == 4
+    assert compiled.text.count("%%DIGEST_") == 5  # greeting, three links, email
+    assert len(render.TOKEN_PATTERN.findall(compiled.html)) == 5
 
 
 def test_it_does_not_render_templates_when_personalizing(monkeypatch):
@@ -260,7 +260,11 @@ def test_it_fits_the_gmail_budget_by_showing_fewer_papers():
     assert compiled.mjml_compiles <= 6
     line = f"and {100 - shown} more papers — see them on the web"
     assert line in message.text and line in message.html
-    assert 'href="https://papers.example.org/"' in message.html
+    # The line links to a page listing exactly the papers left out.
+    omitted = [p.key for p in digest.papers[shown:]]
+    assert (
+        f'href="https://papers.example.org/papers?k={omitted[0]}&amp;k={omitted[1]}' in message.html
+    )
     expected = [f"https://arxiv.org/abs/{key}" for key in compiled.paper_keys]
     assert abs_links(message.text) == expected
     assert sorted(set(abs_links(message.html))) == sorted(expected)

@@ -125,8 +125,20 @@ def add(
             )
     except SubscriberExists:
         raise UserError(f"{address} is already subscribed; use `digest subscribers set`") from None
-    state = "active" if confirmed else "pending (not yet confirmed)"
-    console.print(f"Added subscriber {sid}: {address}, {state}.", markup=False)
+    if confirmed:
+        console.print(f"Added subscriber {sid}: {address}, active.", markup=False)
+        return
+    sent = _send_confirmation(rt, sid)
+    note = "confirmation email sent" if sent else "no confirmation email sent (see the log)"
+    console.print(f"Added subscriber {sid}: {address}, pending; {note}.", markup=False)
+
+
+def _send_confirmation(rt, subscriber_id: int) -> bool:
+    """The web sign-up's confirmation email, within the same throttle."""
+    from subscribers.subscription import Mail, request_confirmation
+
+    mail = Mail(rt.mailer, rt.site, rt.secret)
+    return request_confirmation(rt.engine, mail, subscriber_id, now=utcnow())
 
 
 @subscribers_app.command("set")

@@ -182,6 +182,8 @@ editions = Table(
     # The previous claim this edition's candidates counted from (NULL: a first
     # edition). A gap between it and the claim before tells a released edition.
     Column("reached_after", UTCDateTime),
+    # What the provider's event webhook last said: delivered, bounce, dropped, ...
+    Column("delivery", String(16)),
     UniqueConstraint("subscriber_id", "period", name="uq_editions_subscriber_period"),
     Index("ix_editions_status", "status"),
 )
@@ -232,4 +234,42 @@ send_rate = Table(
     metadata,
     Column("name", String(32), primary_key=True),
     Column("next_at", Float, nullable=False),
+)
+
+# Consent records (web sign-ups and confirmations): when, from where, which form.
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("action", String(16), nullable=False),  # signup | confirm
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("ip", String(64)),
+    Column("user_agent", String(300)),
+    Column("form_version", String(32)),
+    Index("ix_consents_subscriber_id", "subscriber_id"),
+)
+
+# Confirmation emails sent, by hashed address: the per-address throttle.
+confirmation_sends = Table(
+    "confirmation_sends",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email_hash", String(64), nullable=False),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Index("ix_confirmation_sends_email_hash_sent_at", "email_hash", "sent_at"),
+)
+
+# Provider events already processed (SendGrid sends each more than once).
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("event_id", String(128), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_webhook_events_received_at", "received_at"),
 )

@@ -87,7 +87,7 @@ class SendGridMailer:
                 out.append([message])
                 continue
             assert message.template is not None
-            chunks = open_calls.setdefault((message.category, message.template.key), [])
+            chunks = open_calls.setdefault((message.kind, message.template.key), [])
             address = message.to.lower()
             for call, addresses in chunks:
                 if len(call) < self.group_size and address not in addresses:
@@ -129,7 +129,7 @@ class SendGridMailer:
         return [o for o in outcomes if o is not None]
 
     def _one_group(self, call: Sequence[Message]) -> bool:
-        keys = {(m.category, m.template.key if m.template else None) for m in call}
+        keys = {(m.kind, m.template.key if m.template else None) for m in call}
         return len(keys) == 1 and all(self.shareable(m) for m in call)
 
     def _post(self, messages: list[Message]) -> list[Outcome]:
@@ -215,7 +215,7 @@ def request_body(messages: Sequence[Message], sender: str) -> dict:
         "subject": subject,
         "content": content,
         "personalizations": [_personalization(m, shared) for m in messages],
-        "categories": [first.category],
+        "categories": [first.kind],
         "tracking_settings": TRACKING_OFF,
     }
 
