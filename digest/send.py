@@ -43,6 +43,9 @@ class SendOptions:
     batch_size: int = BATCH_SIZE
     # Wall clock for claim leases; `now` may be a replayed time (demo, tests).
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Asked before each subscriber; True stops claiming (what is claimed is still
+    # delivered and recorded). `digest run` sets it on SIGTERM.
+    stop: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -84,6 +87,9 @@ def run_send(
         planner = Planner.load(conn, now=now, retention_days=options.retention_days)
     batch: list[Planned] = []
     for done, subscriber in enumerate(subscribers, 1):
+        if options.stop is not None and options.stop():
+            log.info("stopping: %d subscribers left for the next run", len(subscribers) - done + 1)
+            break
         planned = _plan_and_claim(engine, planner, cache, subscriber, options, report)
         if planned is not None:
             batch.append(planned)

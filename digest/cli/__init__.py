@@ -3,7 +3,7 @@ functions; errors a user can fix print one line and exit non-zero."""
 
 from __future__ import annotations
 
-from digest.cli import core, demo, preview, subscribers, topics  # noqa: F401  (registers commands)
+from digest.cli import core, demo, preview, run, subscribers, topics  # noqa: F401  (registers commands)
 from digest.cli.common import app
 
 __all__ = ["app", "main"]

@@ -99,14 +99,15 @@ def configure_logging(level: str, fmt: str) -> None:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
-            {
-                "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-                "level": record.levelname,
-                "logger": record.name,
-                "message": record.getMessage(),
-            }
-        )
+        payload = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        # Structured fields passed as `extra={"fields": {...}}` (e.g. scheduler job runs).
+        payload.update(getattr(record, "fields", None) or {})
+        return json.dumps(payload, default=str)
 
 
 def parse_date(value: str | None, option: str = "--date") -> date | None:

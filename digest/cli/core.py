@@ -193,6 +193,9 @@ def status() -> None:
         if e.get("error"):
             line += f" ({e['error']})"
         console.print(line, markup=False)
+    from digest.cli.run import print_scheduler_status
+
+    print_scheduler_status(rt.engine)
 
 
 def _when(moment) -> str:

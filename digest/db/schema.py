@@ -11,14 +11,17 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     TypeDecorator,
+    Unicode,
     UniqueConstraint,
 )
 
@@ -194,4 +197,15 @@ sent_log = Table(
     Column("sent_at", UTCDateTime, nullable=False),
     Index("ix_sent_log_edition_id", "edition_id"),
     Index("ix_sent_log_sent_at", "sent_at"),
+)
+
+# APScheduler's persistent job store, in exactly the layout its
+# SQLAlchemyJobStore expects (it only creates the table when missing; here a
+# migration does). Owned by `digest run`; `digest status` reads next_run_time.
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),  # UTC epoch seconds; NULL = paused
+    Column("job_state", LargeBinary, nullable=False),  # pickled job, function by module path
 )
