@@ -18,7 +18,7 @@ def run() -> None:
     comes, tidy up daily. A second `digest run` on the same database waits as a
     standby and takes over if the first one dies.
 
-    Example: DIGEST_LOG_FORMAT=json digest run
+    Example: digest --config digest.toml run
     """
     raise typer.Exit(run_scheduler(runtime()))
 
