@@ -8,8 +8,9 @@ A schedule is written as one string (TOML `schedule = "…"` on a source, or a
   America/New_York"`. Weekdays follow cron: `0` and `7` are Sunday, names
   `sun`…`sat` work too, and a range may wrap (`sun-thu`, `fri-mon`). The times
   are wall-clock times in that zone, so a job keeps its local hour across
-  daylight-saving changes; a time the change skips does not fire that day, and
-  a time it repeats fires once.
+  daylight-saving changes. APScheduler 3 runs a wall time that the change
+  skips an hour later that day, and one it repeats at both occurrences (the
+  defaults stay clear of the night hours where changes happen).
 - `every N[s|m|h]`, e.g. `every 5m`: a fixed interval, aligned to the epoch (so
   `every 5m` fires at :00, :05, … UTC whenever the process started).
 - `off` (or an empty string): no scheduled job.
