@@ -24,6 +24,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.util import undefined
 from sqlalchemy import Engine
@@ -82,9 +83,21 @@ def job_specs(settings: Settings) -> list[JobSpec]:
     return specs
 
 
-def build_scheduler(engine: Engine, settings: Settings) -> BackgroundScheduler:
+class Scheduler(BackgroundScheduler):
+    """APScheduler's background scheduler, minus one race: its loop thread,
+    woken by `shutdown()`, would process due jobs once more after the executors
+    stopped, failing to submit them yet moving their next run time on (a run
+    lost). Here a stopped scheduler processes nothing."""
+
+    def _process_jobs(self):
+        if self.state == STATE_STOPPED:
+            return None
+        return super()._process_jobs()
+
+
+def build_scheduler(engine: Engine, settings: Settings) -> Scheduler:
     store = SQLAlchemyJobStore(engine=engine, tablename=apscheduler_jobs.name)
-    return BackgroundScheduler(
+    return Scheduler(
         jobstores={"default": store},
         executors={"default": ThreadPoolExecutor(2), "fetch": ThreadPoolExecutor(1)},
         job_defaults={
