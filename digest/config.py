@@ -263,7 +263,8 @@ def _describe(exc: ValidationError, origin: Mapping[str, str]) -> str:
     if top == "sources" and len(loc) >= 2:
         where = f"sources[{int(loc[1]) + 1}]" + "".join(f".{p}" for p in loc[2:])
     else:
-        where = origin.get(top, top) + "".join(f".{p}" for p in loc[1:])
+        key, _, file = origin.get(top, top).partition(" in ")
+        where = key + "".join(f".{p}" for p in loc[1:]) + (f" in {file}" if file else "")
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "literal_error":
         message = "must be one of " + error["ctx"]["expected"].replace("'", "")
