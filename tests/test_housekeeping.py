@@ -120,11 +120,13 @@ def test_migration_0005_keeps_existing_data(database_url, engine):
     config = alembic_config(engine)
     before = ScriptDirectory.from_config(config).get_revision("0005").down_revision
     command.downgrade(config, before)
-    with engine.begin() as conn:
-        assert "apscheduler_jobs" not in inspect(conn).get_table_names()
-        conn.execute(insert(meta).values(key="secret_key", value="kept"))
-    store(engine, [vision_paper(1, NOW)], NOW)
-    command.upgrade(config, "head")
+    try:
+        with engine.begin() as conn:
+            assert "apscheduler_jobs" not in inspect(conn).get_table_names()
+            conn.execute(insert(meta).values(key="secret_key", value="kept"))
+        store(engine, [vision_paper(1, NOW)], NOW)
+    finally:
+        command.upgrade(config, "head")
     assert count(engine, papers) == 1
     with engine.begin() as conn:
         assert (
