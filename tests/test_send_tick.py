@@ -2,6 +2,7 @@
 five-minute ticks and check that every subscriber gets exactly one edition per
 period, at their local hour, and only one catch-up edition after downtime."""
 
+import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -31,6 +32,18 @@ SUBSCRIBERS = [
     ("Asia/Kathmandu", "weekly", 6, 0),
     ("Pacific/Kiritimati", "weekly", 9, 6),
 ]
+
+
+class StopAfter(threading.Event):
+    """A stop flag that reads as set after `n` checks."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.left = n
+
+    def is_set(self) -> bool:
+        self.left -= 1
+        return self.left < 0 or super().is_set()
 
 
 def expected_periods(prefs: Preferences, joined: datetime, end: datetime) -> list[str]:
@@ -148,3 +161,24 @@ def test_with_send_empty_an_empty_edition_is_mailed(database_url, engine, tmp_pa
     report = run_send_tick(ctx, now)
     assert report.counts["sent"] == 1
     assert len(read_outbox(tmp_path / "outbox")) == 1
+
+
+def test_a_stop_request_ends_the_send_between_subscribers_with_nothing_half_done(
+    database_url, engine, tmp_path
+):
+    now = datetime(2026, 11, 19, 8, 0, tzinfo=UTC)
+    store(engine, [vision_paper(n, now - timedelta(hours=3)) for n in range(3)], now)
+    for n in range(3):
+        add_active(
+            engine, f"r{n}@example.org", joined=now - timedelta(days=3), timezone="UTC", hour=7
+        )
+    ctx = job_context(database_url, tmp_path / "outbox")
+    ctx.stopping = StopAfter(1)  # SIGTERM arrives while the first subscriber is handled
+    report = run_send_tick(ctx, now)
+    assert report.counts["sent"] == 1
+    assert [e["status"] for e in editions_of(engine)] == ["sent"]  # nothing left pending
+    assert len(read_outbox(tmp_path / "outbox")) == 1
+
+    ctx.stopping = threading.Event()  # the next run
+    assert run_send_tick(ctx, now + timedelta(minutes=5)).counts["sent"] == 2
+    assert len(read_outbox(tmp_path / "outbox")) == 3
