@@ -19,6 +19,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from digest.triggers import (
+    DEFAULT_HOUSEKEEPING,
+    DEFAULT_SEND_EVERY,
+    DEFAULT_STANDBY_POLL,
+    parse_duration,
+    parse_schedule,
+)
+
 SOURCE_KINDS = ("arxiv-rss", "arxiv-api", "hf-daily", "feed")
 
 # Environment variable -> setting name. Secrets also accept NAME_FILE.
@@ -75,6 +83,38 @@ class SourceConfig(BaseModel):
     max_results: int = Field(default=200, ge=1, le=2000)
     limit: int = Field(default=100, ge=1, le=1000)
     max_pages: int = Field(default=10, ge=1, le=100)
+    # When `digest run` fetches it (digest.triggers); None = the kind's default.
+    schedule: str | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_schedule(value)
+        return value
+
+
+class SchedulerConfig(BaseModel):
+    """The `[scheduler]` table: how often `digest run` sends and tidies up, and
+    how often a standby asks for the scheduler lock."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    send_every: str | float = DEFAULT_SEND_EVERY
+    housekeeping: str = DEFAULT_HOUSEKEEPING
+    standby_poll: str | float = DEFAULT_STANDBY_POLL
+
+    @field_validator("send_every", "standby_poll")
+    @classmethod
+    def _valid_duration(cls, value: str | float) -> str | float:
+        parse_duration(value)
+        return value
+
+    @field_validator("housekeeping")
+    @classmethod
+    def _valid_schedule(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
 
 
 DEFAULT_SOURCES = [
@@ -116,6 +156,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     sources: list[SourceConfig] = Field(default_factory=lambda: list(DEFAULT_SOURCES))
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):
@@ -226,7 +267,8 @@ def _describe(exc: ValidationError, origin: Mapping[str, str]) -> str:
     if top == "sources" and len(loc) >= 2:
         where = f"sources[{int(loc[1]) + 1}]" + "".join(f".{p}" for p in loc[2:])
     else:
-        where = origin.get(top, top) + "".join(f".{p}" for p in loc[1:])
+        key, _, file = origin.get(top, top).partition(" in ")
+        where = key + "".join(f".{p}" for p in loc[1:]) + (f" in {file}" if file else "")
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "literal_error":
         message = "must be one of " + error["ctx"]["expected"].replace("'", "")

@@ -50,6 +50,17 @@ class HeldLock:
     def held(self) -> bool:
         return self._conn is not None or self._fd is not None
 
+    def alive(self) -> bool:
+        """Whether the lock is still ours. On PostgreSQL the session holding it can
+        be lost (server restart, network); a flock lasts as long as the process."""
+        if self._conn is None:
+            return self._fd is not None
+        try:
+            self._conn.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - any driver error means the session is gone
+            return False
+        return True
+
     def __enter__(self) -> HeldLock:
         return self
 

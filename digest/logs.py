@@ -27,6 +27,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "run_id": RUN_ID,
         }
+        # Structured fields passed as `extra={"fields": {...}}` (e.g. scheduler job runs).
+        line.update(getattr(record, "fields", None) or {})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line)
+        return json.dumps(line, default=str)

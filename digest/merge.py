@@ -10,7 +10,9 @@ Rules (DESIGN.md "Paper times" and issue #2):
   listing when no arXiv announcement was ever seen; a replacement alone never
   makes a paper available;
 - `first_seen_at` is set once; `trending_seen_at` moves when a fetch first sees
-  a later trending listing than the stored one.
+  a later trending listing than the stored one, or sees more upvotes than the
+  count stored (a paper that trends late in the day reaches the next editions;
+  the sent log still keeps it from coming twice).
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ def merge(existing: Paper | None, item: Paper, now: datetime) -> tuple[Paper, bo
     ):
         merged.trending_at = item.trending_at
         merged.trending_seen_at = now
+    elif _upvotes_rose(existing, item):
+        merged.trending_seen_at = now
     merged.sources = existing.sources + [s for s in item.sources if s not in existing.sources]
     changed = _differs(existing, merged)
     if changed:
@@ -103,6 +107,14 @@ def _available(existing: Paper, item: Paper) -> datetime | None:
     if existing.available_at is None and item.trending_at is not None:
         return item.trending_at
     return existing.available_at
+
+
+def _upvotes_rose(existing: Paper, item: Paper) -> bool:
+    return (
+        existing.trending_at is not None
+        and item.upvotes is not None
+        and item.upvotes > (existing.upvotes or 0)
+    )
 
 
 def _differs(a: Paper, b: Paper) -> bool:

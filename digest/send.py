@@ -58,6 +58,9 @@ class SendOptions:
     # Epoch clock and sleep of the rate ceiling (injected by tests).
     rate_clock: Callable[[], float] = field(default=time.time)
     sleep: Callable[[float], None] = field(default=time.sleep)
+    # Asked before each subscriber; True stops claiming (what is claimed is still
+    # delivered and recorded). `digest run` sets it on SIGTERM.
+    stop: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -144,6 +147,9 @@ def _plan_all(engine, run: Run | None, mailer, options, report, site, secret, pr
         report.counts += resent
     batches = Batches(options.batch_size, group_size=getattr(mailer, "group_size", 0))
     for done, subscriber in enumerate(subscribers, 1):
+        if options.stop is not None and options.stop():
+            log.info("stopping: %d subscribers left for the next run", len(subscribers) - done + 1)
+            break
         planned = _plan_and_claim(engine, planner, cache, subscriber, options, report, run)
         for batch in batches.add(planned) if planned is not None else []:
             report.counts += deliver(batch)

@@ -1,3 +1,4 @@
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from digest.merge import is_available, merge
@@ -92,12 +93,24 @@ def test_it_reports_no_change_on_identical_data():
     assert not changed and again.changed_at == DAY1
 
 
-def test_it_moves_trending_seen_only_for_a_later_listing():
-    record, _ = merge(None, hf_item(trending=DAY1), DAY1)
-    same, _ = merge(record, hf_item(upvotes=20, trending=DAY1), DAY1 + timedelta(hours=5))
+def test_it_moves_trending_seen_for_a_later_listing_or_more_upvotes():
+    record, _ = merge(None, hf_item(upvotes=12, trending=DAY1), DAY1)
+    same, _ = merge(record, hf_item(upvotes=12, trending=DAY1), DAY1 + timedelta(hours=1))
     assert same.trending_seen_at == DAY1
-    later, _ = merge(same, hf_item(upvotes=30, trending=DAY3), DAY3)
+    fewer, _ = merge(same, hf_item(upvotes=11, trending=DAY1), DAY1 + timedelta(hours=2))
+    assert fewer.trending_seen_at == DAY1
+    rose, _ = merge(fewer, hf_item(upvotes=20, trending=DAY1), DAY1 + timedelta(hours=5))
+    assert rose.trending_seen_at == DAY1 + timedelta(hours=5)
+    later, _ = merge(rose, hf_item(upvotes=30, trending=DAY3), DAY3)
     assert later.trending_seen_at == DAY3
+
+
+def test_upvotes_alone_never_make_an_arxiv_only_paper_trending():
+    record, _ = merge(None, rss_item(), DAY1)
+    counted, _ = merge(
+        record, dataclasses.replace(rss_item(), upvotes=5), DAY1 + timedelta(hours=1)
+    )
+    assert counted.trending_seen_at is None
 
 
 def test_it_stores_the_merge_on_each_backend(engine):

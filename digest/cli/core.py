@@ -217,6 +217,10 @@ def status(
         console.print(line, markup=False)
     print_delivery(delivery)
 
+    from digest.cli.run import print_scheduler_status
+
+    print_scheduler_status(rt.engine)
+
 
 def _when(moment) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"

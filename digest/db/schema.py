@@ -15,11 +15,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     TypeDecorator,
+    Unicode,
     UniqueConstraint,
     func,
     text,
@@ -272,4 +274,15 @@ webhook_events = Table(
     Column("event_id", String(128), primary_key=True),
     Column("received_at", UTCDateTime, nullable=False),
     Index("ix_webhook_events_received_at", "received_at"),
+)
+
+# APScheduler's persistent job store, in exactly the layout its
+# SQLAlchemyJobStore expects (it only creates the table when missing; here a
+# migration does). Owned by `digest run`; `digest status` reads next_run_time.
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),  # UTC epoch seconds; NULL = paused
+    Column("job_state", LargeBinary, nullable=False),  # pickled job, function by module path
 )

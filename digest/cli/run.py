@@ -1,0 +1,44 @@
+"""run (the scheduler), and the scheduler lines of `digest status`."""
+
+from __future__ import annotations
+
+import typer
+from sqlalchemy import Engine
+
+from digest.cli.common import app, console, runtime
+from digest.locks import is_held
+from digest.runner import LOCK_NAME, run_scheduler
+from digest.store.scheduler import next_runs, read_holder
+
+
+@app.command()
+def run() -> None:
+    """Run the scheduler in the foreground until SIGTERM or SIGINT: fetch each
+    source on its schedule, send each edition when its subscriber's local hour
+    comes, tidy up daily. A second `digest run` on the same database waits as a
+    standby and takes over if the first one dies.
+
+    Example: digest --config digest.toml run
+    """
+    raise typer.Exit(run_scheduler(runtime()))
+
+
+def print_scheduler_status(engine: Engine) -> None:
+    """Who holds the scheduler lock, and each job's next run."""
+    with engine.begin() as conn:
+        holder = read_holder(conn)
+        jobs = next_runs(conn)
+    if is_held(engine, LOCK_NAME):
+        who = holder.label() if holder else "a process that has not recorded itself yet"
+        console.print(f"Scheduler: running ({who})", markup=False, emoji=False)
+    elif holder is not None:
+        console.print(
+            f"Scheduler: not running (last: {holder.label()}, gone)", markup=False, emoji=False
+        )
+    else:
+        console.print(
+            "Scheduler: not running (start it with `digest run`)", markup=False, emoji=False
+        )
+    for job_id, when in jobs:
+        shown = f"{when:%Y-%m-%d %H:%M} UTC" if when else "paused"
+        console.print(f"  {job_id}: next run {shown}", markup=False, emoji=False)
