@@ -94,9 +94,10 @@ def deliver_batch(
             outcomes = send_call(mailer, call)
         except AuthError as exc:
             # Refused before anything was accepted: release this call, then stop.
-            refused = [Outcome("released", error=str(exc))] * len(call)
-            record_outcomes(engine, planned, refused, now=now, run_id=run_id)
-            exc.released = len(call)
+            with engine.begin() as conn:
+                exc.released = edition_store.release(
+                    conn, [m.edition_id for m in call], run_id=run_id
+                )
             raise
         record_outcomes(engine, planned, outcomes, now=now, run_id=run_id)
         counts.update(o.status for o in outcomes)

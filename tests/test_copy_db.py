@@ -170,11 +170,11 @@ def test_it_refuses_a_target_without_tables_and_a_missing_source(source_url, tmp
 def test_it_names_tables_outside_the_schema_and_skips_them(source_url, target_url):
     engine = open_engine(source_url)
     with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE apscheduler_jobs (id TEXT PRIMARY KEY)"))
+        conn.execute(text("CREATE TABLE operator_notes (id TEXT PRIMARY KEY)"))
     engine.dispose()
     result = digest("copy-db", "--from", source_url, "--to", target_url)
     assert result.exit_code == 0, result.stderr
-    assert "warning: skipped table apscheduler_jobs: not part of digest's schema" in result.stderr
+    assert "warning: skipped table operator_notes: not part of digest's schema" in result.stderr
 
 
 def test_it_copies_back_from_postgresql_in_small_batches(source_url, target_url, tmp_path):
