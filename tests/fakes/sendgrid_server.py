@@ -14,11 +14,15 @@ Faults for the tests, by request number (1 = the first request received):
         server.faults = lambda n: ...  # or decide for every request
         hold = server.hold(3)          # request 3 waits until hold.release.set()
         hold.arrived.wait()
+        hold = server.hold(3, accept=False)  # ... and is never accepted
 
 "slow" answers only after `release_slow()` (or the server stops), so a client
 with a timeout gives up first; "drop" reads the request and closes the
 connection without an answer. Both, and held requests, count as accepted (the
-worst case for duplicates: SendGrid may well have taken them). `deliveries()`
+worst case for duplicates: SendGrid may well have taken them), except a hold
+with `accept=False`: its body is kept in `hold.body`, and once released it is
+answered 503 without being accepted (SendGrid never took it; a crash test
+then expects its recipients to have the digest only after a resend). `deliveries()`
 expands every accepted request into one email per recipient, substitutions
 applied, so tests can check each recipient's final content.
 """
@@ -75,8 +79,15 @@ class Delivery:
 
 @dataclass
 class Hold:
+    accept: bool = True
     arrived: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
+    body: dict | None = None  # the held request, once it arrived
+
+    @property
+    def recipients(self) -> list[str]:
+        assert self.body is not None, "the held request has not arrived"
+        return [t["email"] for p in self.body["personalizations"] for t in p["to"]]
 
 
 class FakeSendGrid:
@@ -117,8 +128,8 @@ class FakeSendGrid:
     def fail(self, number: int, kind: str) -> None:
         self._faults[number] = kind
 
-    def hold(self, number: int) -> Hold:
-        hold = self._holds[number] = Hold()
+    def hold(self, number: int, *, accept: bool = True) -> Hold:
+        hold = self._holds[number] = Hold(accept=accept)
         return hold
 
     def release_slow(self) -> None:
@@ -366,6 +377,12 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
             errors = validate(body)
             if errors:
                 return self._answer(number, 400, errors)
+            hold = fake._holds.get(number)
+            if hold is not None and not hold.accept:
+                hold.body = body
+                hold.arrived.set()
+                hold.release.wait(HOLD_LIMIT)
+                return self._answer(number, 503, [_error(None, "Service Unavailable")])
             accepted = fake._accept(number, body)
             if fault == "drop":
                 fake._answered(number, "drop")
@@ -373,8 +390,8 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
                 return
             if fault == "slow":
                 fake._slow.wait(HOLD_LIMIT)
-            hold = fake._holds.get(number)
             if hold is not None:
+                hold.body = body
                 hold.arrived.set()
                 hold.release.wait(HOLD_LIMIT)
             self._answer(number, 202, None, {"X-Message-Id": accepted.message_id})
