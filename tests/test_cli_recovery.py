@@ -35,3 +35,26 @@ def test_status_lists_unknown_editions_and_resend_unknown_sends_them(database_ur
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
     after = json.loads(run_digest(["status", "--json"], env).stdout)
     assert after["delivery"]["problems"] == [] and after["editions"] == {"sent": 2}
+
+
+def test_status_lists_every_unknown_of_a_large_lost_request(database_url, tmp_path):
+    """One lost SendGrid request can leave up to 1000 editions `unknown`: the
+    JSON report lists every one (the operator looks each up), the text the
+    latest 20 and how many more."""
+    addresses = tuple(f"reader{i}@example.org" for i in range(25))
+    env = prepare(database_url, tmp_path, subscribers=addresses)
+    engine = open_engine(database_url)
+    run, planned = claim_all(engine, datetime.now(UTC))
+    hand_over_all(engine, run, planned, mailer="sendgrid")  # one request of 25 ...
+    die(run)  # ... when the process died
+    engine.dispose()
+    sent = run_digest(["send", "--now"], env)
+    assert "Recovered interrupted runs first: 25 unknown." in sent.stdout
+    report = json.loads(run_digest(["status", "--json"], env).stdout)
+    problems = report["delivery"]["problems"]
+    assert sorted(p["id"] for p in problems) == sorted(p.edition_id for p in planned)
+    assert {p["status"] for p in problems} == {"unknown"}
+    text = run_digest(["status"], env).stdout
+    assert text.count(": unknown via sendgrid:") == 20
+    assert "... and 5 more unknown (`digest status --json` lists them all)" in text
+    assert "25 unknown: may or may not have been delivered" in text

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from digest.cli.common import console
+
+SHOWN = 20  # problem lines per state; `digest status --json` lists every one
 
 
 def print_delivery(delivery: dict) -> None:
@@ -29,13 +33,23 @@ def print_delivery(delivery: dict) -> None:
         )
     if delivery["problems"]:
         console.print("Needs attention (latest first):", markup=False)
+    shown: Counter = Counter()
     for problem in delivery["problems"]:
+        shown[problem["status"]] += 1
+        if shown[problem["status"]] > SHOWN:
+            continue
         console.print(
             f"  edition {problem['id']} subscriber {problem['subscriber_id']} "
             f"{problem['period']}: {problem['status']} via {problem['mailer'] or '-'}: "
             f"{problem['error']}",
             markup=False,
         )
+    for state, count in sorted(shown.items()):
+        if count > SHOWN:
+            console.print(
+                f"  ... and {count - SHOWN} more {state} (`digest status --json` lists them all)",
+                markup=False,
+            )
     for state, count in sorted(delivery["problem_counts"].items()):
         console.print(f"{count} {state}: {delivery['actions'][state]}", markup=False)
 

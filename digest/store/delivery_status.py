@@ -1,6 +1,6 @@
 """What `digest status` reports about delivery, as plain JSON-ready data:
-editions by state for recent periods, the latest failures and `unknown`s with
-their reasons and what to do, the last send run and runs still open."""
+editions by state for recent periods, the latest failures and every `unknown`
+with their reasons and what to do, the last send run and runs still open."""
 
 from __future__ import annotations
 
@@ -56,23 +56,26 @@ def _problem_counts(conn: Connection) -> dict[str, int]:
 
 
 def _problems(conn: Connection, limit: int) -> list[dict]:
-    query = (
-        select(
-            editions.c.id,
-            editions.c.subscriber_id,
-            editions.c.period,
-            editions.c.status,
-            editions.c.mailer,
-            editions.c.error,
-            editions.c.claimed_at,
-        )
-        .where(editions.c.status.in_(PROBLEM_STATES))
-        .order_by(editions.c.claimed_at.desc(), editions.c.id.desc())
-        .limit(limit)
+    """Every `unknown` edition (each one waits for the operator's decision, and
+    a single lost SendGrid request can leave 1000 of them) and the latest
+    `limit` failures, latest first."""
+    columns = (
+        editions.c.id,
+        editions.c.subscriber_id,
+        editions.c.period,
+        editions.c.status,
+        editions.c.mailer,
+        editions.c.error,
+        editions.c.claimed_at,
     )
+    latest = (editions.c.claimed_at.desc(), editions.c.id.desc())
+    unknown = select(*columns).where(editions.c.status == "unknown").order_by(*latest)
+    failed = select(*columns).where(editions.c.status == "failed").order_by(*latest).limit(limit)
+    rows = [*conn.execute(unknown), *conn.execute(failed)]
+    rows.sort(key=lambda row: (row.claimed_at, row.id), reverse=True)
     return [
         {**row._mapping, "claimed_at": _iso(row.claimed_at), "error": row.error or ""}
-        for row in conn.execute(query)
+        for row in rows
     ]
 
 
