@@ -148,3 +148,19 @@ def test_a_kill_while_sending_with_the_outbox_leaves_one_file_each(database_url,
     assert rerun.returncode == 0, err
     assert f"Send: {readers - written} sent." in out
     assert_one_message_each(database_url, outbox, readers)
+
+
+@pytest.mark.slow
+def test_a_killed_send_of_400_subscribers_rerun_at_once_sends_everyone_exactly_once(
+    database_url, tmp_path
+):
+    """The size of the trials measured on main (400 subscribers, outbox, UTC):
+    one kill at a random moment in the second half, then a rerun at once."""
+    readers = 400
+    env = prepare(database_url, tmp_path, readers)
+    outbox = tmp_path / "outbox"
+    kill_after(digest_send(env), outbox, random.Random(400).randrange(readers // 2, readers))
+    rerun = digest_send(env)
+    out, err = rerun.communicate(timeout=900)
+    assert rerun.returncode == 0, err
+    assert_one_message_each(database_url, outbox, readers)
