@@ -51,18 +51,20 @@ def test_two_sendgrid_senders_together_stay_within_50_messages_a_second(pg_datab
 
     The bucket (digest.send_rate) has no stored-up burst: a request of n
     recipients reserves n/50 s starting at the later of now and the end of the
-    previous reservation, whichever process made it. So the requests arriving
-    in any second carry at most 50 recipients plus the one request that starts
-    last in that second (10). Tolerance: 0.5 s of scheduling and HTTP delay,
-    which can bunch a late request with the next one (another 25 recipients
-    per second at most), so each one-second window may hold 50 + 10 + 25.
+    previous reservation, whichever process made it. So the requests that
+    start in any W seconds carry at most 50 W recipients plus the one request
+    that starts last (10, the biggest here). Tolerance: each request reaches
+    the server up to D = 0.5 s after its start (scheduling, a transaction, the
+    HTTP call), which can bunch requests: the requests arriving in any
+    2-second window may hold 50 x (2 + D) + 10 = 135, and the run from first
+    to last arrival lasts at least (400 - the last request) / 50 - D seconds.
 
     Both processes claim everyone before sending (SendGrid's grouping holds a
     run's editions until the end), so they send at the same time: with a
     bucket per process instead they would send about 100 a second, the whole
-    run would last about 4 s instead of at least 7.3 s, and both checks fail
-    (measured here: shared, 8.0 s and at most 61 in a second; per process,
-    4.3 s and 109 in a second).
+    run would last 4 to 6 s instead of at least 7.3 s, and both checks fail
+    (measured here with a bucket per process: runs of 4.3 to 6.2 s, and 178
+    arrivals in two seconds; with the shared one, 8.0 s).
     """
     with FakeSendGrid() as fake:
         env = prepare(pg_database_url, fake)
@@ -88,9 +90,9 @@ def test_two_sendgrid_senders_together_stay_within_50_messages_a_second(pg_datab
     assert all("sent" in out for out in outs)  # both processes did send
     assert fake.received == len(arrivals)  # no 429s or retries in the way
     first, (last, last_size) = arrivals[0][0], arrivals[-1]
-    slack = 0.5
-    assert last - first >= (total - last_size) / RATE - slack
+    delay, window = 0.5, 2.0
+    assert last - first >= (total - last_size) / RATE - delay
     biggest = max(n for _, n in arrivals)
     for i, (start, _) in enumerate(arrivals):
-        in_second = sum(n for at, n in arrivals[i:] if at < start + 1)
-        assert in_second <= RATE + biggest + RATE * slack, (i, in_second)
+        in_window = sum(n for at, n in arrivals[i:] if at < start + window)
+        assert in_window <= RATE * (window + delay) + biggest, (i, in_window)
