@@ -1,0 +1,118 @@
+"""Cold start: how long a `digest` command takes from process start to exit.
+
+    python benchmarks/coldstart.py [--runs 7] [--write LABEL]
+
+Each command runs as its own subprocess (a new interpreter, as a user or cron
+runs it), `--runs` times, against a demo database made once in a temporary
+folder by `digest demo`. Reported: the median and the fastest run in seconds
+(the machine is shared, so the fastest is the best estimate of the cost
+itself). `--write LABEL` records the table under "## Cold start" in
+benchmarks/RESULTS.md as "### LABEL", replacing an earlier one of that label
+and leaving the rest of the file alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "RESULTS.md"
+SECTION = "## Cold start"
+
+COMMANDS = (
+    ("digest --help", ["--help"]),
+    ("digest --version", ["--version"]),
+    ("digest topics list", ["topics", "list"]),
+    ("digest subscribers list", ["subscribers", "list"]),
+    ("digest status", ["status"]),
+    ("digest preview --email ada@example.org --format text", None),
+    ("digest send --now --dry-run", ["send", "--now", "--dry-run"]),
+)
+PREVIEW = ["preview", "--email", "ada@example.org", "--format", "text"]
+
+
+def digest_command() -> list[str]:
+    """The installed console script beside this interpreter, else `python -m digest`."""
+    script = Path(sys.executable).parent / "digest"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "digest"]
+
+
+def timed(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, int]:
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True)
+    return time.perf_counter() - start, done.returncode
+
+
+def measure(runs: int) -> list[tuple[str, float, float, int]]:
+    base = digest_command()
+    with tempfile.TemporaryDirectory() as folder:
+        env = {**os.environ, "DIGEST_CONFIG": "", "DIGEST_LOG_LEVEL": "WARNING"}
+        subprocess.run([*base, "demo"], env=env, cwd=folder, capture_output=True, check=True)
+        env["DIGEST_DATABASE_URL"] = f"sqlite:///{folder}/digest-demo.db"
+        rows = []
+        for label, args in COMMANDS:
+            argv = [*base, *(PREVIEW if args is None else args)]
+            timed(argv, env, folder)  # warm the OS file cache: we measure Python's start
+            times, code = [], 0
+            for _ in range(runs):
+                seconds, code = timed(argv, env, folder)
+                times.append(seconds)
+            rows.append((label, statistics.median(times), min(times), code))
+    return rows
+
+
+def table(rows, runs: int) -> str:
+    lines = [
+        f"`python benchmarks/coldstart.py` ({date.today()}), {runs} runs each; Python "
+        f"{platform.python_version()}, {platform.machine()}, shared 2-core VM.",
+        "",
+        "| command | median s | fastest s | exit |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, median, fastest, code in rows:
+        lines.append(f"| `{label}` | {median:.3f} | {fastest:.3f} | {code} |")
+    return "\n".join(lines)
+
+
+def write(label: str, body: str) -> None:
+    text = RESULTS.read_text(encoding="utf-8")
+    block = f"### {label}\n\n{body}\n"
+    if SECTION not in text:
+        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{block}"
+    else:
+        head, tail = text.split(SECTION, 1)
+        following = re.search(r"\n## ", tail)
+        section, rest = (
+            (tail[: following.start()], tail[following.start() :]) if following else (tail, "")
+        )
+        pattern = re.compile(rf"### {re.escape(label)}\n.*?(?=\n### |\Z)", re.S)
+        if pattern.search(section):
+            section = pattern.sub(block.rstrip("\n"), section)
+        else:
+            section = section.rstrip("\n") + "\n\n" + block
+        text = head + SECTION + section.rstrip("\n") + "\n" + rest
+    RESULTS.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--write", metavar="LABEL", help="record under this heading")
+    args = parser.parse_args()
+    body = table(measure(args.runs), args.runs)
+    print(body)
+    if args.write:
+        write(args.write, body)
+
+
+if __name__ == "__main__":
+    main()
