@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from digest.cli.common import (
     UserError,
     app,
     console,
     err_console,
-    register_user_error,
     runtime,
     utcnow,
 )
-from digest.preferences import WEEKDAYS, Preferences
-from digest.store.subscribers import (
-    SubscriberExists,
-    add_subscriber,
-    get_subscriber,
-    is_suppressed,
-    list_subscribers,
-    remove_subscriber,
-    update_subscriber,
-)
-from digest.subscriber_csv import read_csv, write_csv
-from digest.subscriber_input import InputError, apply_options, normalize_email
+from digest.cli.output import print_json, print_table
+from digest.preferences import DEFAULT_HOUR, DEFAULT_MAX_PAPERS, DEFAULT_TIMEZONE, WEEKDAYS
 from digest.topics import load_catalog
 
-register_user_error(InputError)
+# The store, address validation and CSV modules are imported inside the
+# commands: `digest --help` must not pay for SQLAlchemy or email_validator.
 
 subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
 app.add_typer(subscribers_app, name="subscribers")
@@ -43,32 +31,67 @@ SUPPRESSED = (
     "double opt-in (not with --confirmed)"
 )
 # The preference options shared by `add` and `set` (and named like the CSV columns).
-Email = Annotated[str, typer.Argument(help="The subscriber's address.")]
+# Defaults are those of a new subscriber; `set` leaves an option not given as it is.
+Email = Annotated[str, typer.Argument(metavar="EMAIL", help="The subscriber's address.")]
 Topics = Annotated[
     list[str] | None,
     typer.Option(
         "--topic",
-        help="Topic slug, optionally SLUG:MAX[:MIN_UPVOTES] (repeatable; see `digest topics "
-        "list`). `set` replaces the topics.",
+        metavar="SLUG[:MAX[:MIN_UPVOTES]]",
+        help="A topic, e.g. nlp:5:10 = at most 5 NLP papers with 10 upvotes or more "
+        "(repeatable; see `digest topics list`). `set` replaces the topics.",
     ),
 ]
 Keywords = Annotated[
-    str | None, typer.Option(help='Keywords and phrases, e.g. "diffusion; scaling laws".')
+    str | None,
+    typer.Option(metavar='"A; B"', help='Keywords and phrases, e.g. "diffusion; scaling laws".'),
 ]
-Categories = Annotated[str | None, typer.Option(help='arXiv categories, e.g. "cs.CV; cs.RO".')]
-Authors = Annotated[str | None, typer.Option(help='Author names, e.g. "A. Name; B. Name".')]
-Mute = Annotated[str | None, typer.Option(help='Keywords that exclude a paper; "" clears a list.')]
-Frequency = Annotated[str | None, typer.Option(help="daily or weekly.")]
-Weekday = Annotated[str | None, typer.Option(help="Weekly delivery day: mon..sun.")]
-Timezone = Annotated[str | None, typer.Option(help="IANA timezone, e.g. Europe/Berlin.")]
-Hour = Annotated[int | None, typer.Option(help="Local delivery hour, 0-23.")]
-MaxPapers = Annotated[int | None, typer.Option(help="At most this many papers per digest.")]
-Format = Annotated[str | None, typer.Option("--format", help="html or text.")]
+Categories = Annotated[
+    str | None, typer.Option(metavar='"CAT; CAT"', help='arXiv categories, e.g. "cs.CV; cs.RO".')
+]
+Authors = Annotated[
+    str | None, typer.Option(metavar='"NAME; NAME"', help='Authors, e.g. "A. Name; B. Name".')
+]
+Mute = Annotated[
+    str | None,
+    typer.Option(metavar='"A; B"', help='Keywords that exclude a paper; "" clears a list.'),
+]
+Frequency = Annotated[
+    str | None, typer.Option(metavar="daily|weekly", help="How often.  [default: daily]")
+]
+Weekday = Annotated[
+    str | None,
+    typer.Option(metavar="mon..sun", help="Weekly subscribers' delivery day.  [default: mon]"),
+]
+Timezone = Annotated[
+    str | None,
+    typer.Option(
+        metavar="TZ", help=f"IANA timezone, e.g. Europe/Berlin.  [default: {DEFAULT_TIMEZONE}]"
+    ),
+]
+Hour = Annotated[
+    int | None,
+    typer.Option(metavar="0-23", help=f"Local delivery hour.  [default: {DEFAULT_HOUR}]"),
+]
+MaxPapers = Annotated[
+    int | None,
+    typer.Option(
+        metavar="N", help=f"At most this many papers per digest.  [default: {DEFAULT_MAX_PAPERS}]"
+    ),
+]
+Format = Annotated[
+    str | None, typer.Option("--format", metavar="html|text", help="Email format.  [default: html]")
+]
 CrossLists = Annotated[
     bool | None,
-    typer.Option("--cross-lists/--no-cross-lists", help="Include cross-listed papers."),
+    typer.Option(
+        "--cross-lists/--no-cross-lists", help="Include cross-listed papers.  [default: yes]"
+    ),
 ]
-MinUpvotes = Annotated[int | None, typer.Option(help="Only papers with this many upvotes or more.")]
+MinUpvotes = Annotated[
+    int | None,
+    typer.Option(metavar="N", help="Only papers with this many upvotes or more.  [default: 0]"),
+]
 
 
 def _options(values: dict) -> dict:
@@ -105,7 +128,11 @@ def add(
     Example: digest subscribers add ada@example.org --topic nlp:5:10 --topic robotics
     --timezone Europe/Berlin --hour 7 --confirmed
     """
-    options = _options(locals())
+    options = _options(locals())  # first: locals() must hold only the parameters
+    from digest.preferences import Preferences
+    from digest.store.subscribers import SubscriberExists, add_subscriber
+    from digest.subscriber_input import apply_options, normalize_email
+
     address = normalize_email(email)
     prefs = apply_options(Preferences(), options, load_catalog())
     rt = runtime()
@@ -147,7 +174,10 @@ def set_(
 
     Example: digest subscribers set ada@example.org --frequency weekly --weekday fri
     """
-    options = _options(locals())
+    options = _options(locals())  # first: locals() must hold only the parameters
+    from digest.store.subscribers import get_subscriber, update_subscriber
+    from digest.subscriber_input import apply_options, normalize_email
+
     address = normalize_email(email)
     rt = runtime()
     with rt.engine.begin() as conn:
@@ -163,28 +193,27 @@ def set_(
 
 @subscribers_app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List subscribers with their status (pending, active, unsubscribed, suppressed).
+    """List subscribers with their status (pending, active, unsubscribed,
+    suppressed); addresses in full, piped: tab-separated.
 
     Example: digest subscribers list --json
     """
+    from digest.store.subscribers import list_subscribers
+
     rt = runtime()
     with rt.engine.begin() as conn:
         subs = list_subscribers(conn)
     if as_json:
-        typer.echo(json.dumps([_as_json(s) for s in subs], indent=2))
+        print_json([_as_json(s) for s in subs])
         return
-    table = Table()
-    for column in ("id", "email", "status", "topics", "schedule", "format"):
-        table.add_column(column)
+    rows = []
     for s in subs:
         p = s.prefs
         when = f"{p.frequency} {p.hour:02d}:00 {p.timezone}"
         if p.frequency == "weekly":
             when = f"weekly {WEEKDAYS[p.weekday]} {p.hour:02d}:00 {p.timezone}"
-        table.add_row(
-            str(s.id), s.email, s.status, ", ".join(t.spec() for t in p.topics), when, p.format
-        )
-    console.print(table)
+        rows.append((s.id, s.email, s.status, [t.spec() for t in p.topics], when, p.format))
+    print_table(("id", "email", "status", "topics", "schedule", "format"), rows)
 
 
 def _as_json(s) -> dict:
@@ -212,11 +241,14 @@ def _as_json(s) -> dict:
 
 
 @subscribers_app.command("remove")
-def remove(email: str = typer.Argument(..., help="The address to erase.")) -> None:
+def remove(email: str = typer.Argument(..., metavar="EMAIL", help="The address to erase.")) -> None:
     """Erase a subscriber; only a hashed suppression entry is kept.
 
     Example: digest subscribers remove ada@example.org
     """
+    from digest.store.subscribers import remove_subscriber
+    from digest.subscriber_input import normalize_email
+
     address = normalize_email(email)
     rt = runtime()
     with rt.engine.begin() as conn:
@@ -228,13 +260,18 @@ def remove(email: str = typer.Argument(..., help="The address to erase.")) -> No
 
 @subscribers_app.command("import")
 def import_(
-    file: Path = typer.Argument(..., help="CSV file with a header row; `email` required."),
+    file: Path = typer.Argument(
+        ..., metavar="FILE.csv", help="CSV file with a header row; `email` required."
+    ),
 ) -> None:
     """Import subscribers from CSV (columns named like the options). Existing
     addresses are updated; bad rows are reported with their line number.
 
     Example: digest subscribers import people.csv
     """
+    from digest.subscriber_csv import read_csv
+    from digest.subscriber_input import InputError
+
     try:
         with open(file, newline="", encoding="utf-8-sig") as fh:
             rows, errors = read_csv(fh, load_catalog())
@@ -260,6 +297,9 @@ def import_(
 def _import_row(conn, row, catalog, now) -> str:
     """Add or update one imported subscriber; "added" or "updated". An existing
     subscriber keeps every setting the file has no column for."""
+    from digest.store.subscribers import add_subscriber, get_subscriber, update_subscriber
+    from digest.subscriber_input import apply_options
+
     existing = get_subscriber(conn, row.email)
     if row.confirmed:
         _check_may_activate(conn, row.email, existing, "confirmed=true")
@@ -275,6 +315,9 @@ def _import_row(conn, row, catalog, now) -> str:
 
 def _check_may_activate(conn, address: str, existing, option: str) -> None:
     """People who unsubscribed or bounced come back only through double opt-in."""
+    from digest.store.subscribers import is_suppressed
+    from digest.subscriber_input import InputError
+
     left = existing is not None and existing.status in ("unsubscribed", "suppressed")
     if left or is_suppressed(conn, address):
         raise InputError(SUPPRESSED.replace("--confirmed", option))
@@ -282,12 +325,17 @@ def _check_may_activate(conn, address: str, existing, option: str) -> None:
 
 @subscribers_app.command("export")
 def export(
-    output: Path = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
+    output: Path = typer.Option(
+        None, "--output", "-o", metavar="FILE", help="File to write (default: stdout)."
+    ),
 ) -> None:
     """Export subscribers as CSV with the columns `import` reads.
 
     Example: digest subscribers export -o people.csv
     """
+    from digest.store.subscribers import list_subscribers
+    from digest.subscriber_csv import write_csv
+
     rt = runtime()
     with rt.engine.begin() as conn:
         subs = list_subscribers(conn)

@@ -162,3 +162,13 @@ def recent_editions(conn: Connection, limit: int = 10) -> list[dict]:
         select(editions).order_by(editions.c.claimed_at.desc(), editions.c.id.desc()).limit(limit)
     )
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def editions_of(conn: Connection, subscriber_id: int) -> list[dict]:
+    """Every edition of one subscriber, oldest claim first (`digest sent`)."""
+    query = (
+        select(editions)
+        .where(editions.c.subscriber_id == subscriber_id)
+        .order_by(editions.c.claimed_at, editions.c.id)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
