@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup
 
 import digest
 from digest.cli.output import console, err_console
@@ -91,9 +91,19 @@ def fail_cleanly():
 
 
 class DigestGroup(TyperGroup):
+    """The command groups: clean failures, and help without Python types."""
+
     def invoke(self, ctx):
         with fail_cleanly():
             return super().invoke(ctx)
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        for param in getattr(command, "params", ()):
+            if isinstance(param, TyperArgument) and param.metavar:
+                # Typer shows "EMAIL <str>"; the metavar already says what to give.
+                param.display_type_rich = lambda ctx: None
+        return command
 
 
 app = typer.Typer(

@@ -158,11 +158,12 @@ def send(
     else:
         for planned in report.planned:
             entry = describe_planned(planned, rt.settings.send_empty)
-            verb = "would send" if entry["class"] == "would-send" else "empty, would send nothing:"
-            console.print(
-                f"{verb} {entry['period']} to {entry['subscriber']}: {entry['papers']} papers",
-                markup=False,
+            what = (
+                f"would send {entry['papers']} papers"
+                if entry["class"] == "would-send"
+                else "empty: nothing would be sent"
             )
+            console.print(f"{entry['period']} for {entry['subscriber']}: {what}", markup=False)
         label = "Send (dry run)" if dry_run else "Send"
         console.print(f"{label}: {report.line()}.", markup=False)
         for problem in (record or {}).get("problems", []):

@@ -72,10 +72,16 @@ def cell(value: Any) -> str:
 
 
 def print_table(
-    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    title: str | None = None,
+    whole: Sequence[int] = (0,),
 ) -> None:
-    """Rows as a full-width table on a terminal, else as tab-separated lines
-    (preceded by "# title" when titled, and a header line)."""
+    """Rows as a table on a terminal, else as tab-separated lines (preceded by
+    "# title" when titled, and a header line). On a terminal the columns in
+    `whole` (identifiers: slugs, addresses) are never wrapped; the others wrap
+    within their cells. Nothing is ever cut."""
     texts = [[cell(v) for v in row] for row in rows]
     if not console.is_terminal():
         if title:
@@ -86,9 +92,13 @@ def print_table(
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", expand=False)
-    for column in columns:
-        # fold: a value too long for the terminal wraps inside its cell, whole.
-        table.add_column(column, overflow="fold")
+    for n, column in enumerate(columns):
+        if n in whole:
+            widest = max((len(row[n]) for row in texts), default=0)
+            table.add_column(column, no_wrap=True, min_width=max(widest, len(column)))
+        else:
+            # fold: a value too long for its cell wraps inside it, never "…".
+            table.add_column(column, overflow="fold")
     for row in texts:
         table.add_row(*row)
     console.print(table)

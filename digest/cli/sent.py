@@ -44,7 +44,8 @@ def sent(
             rows.append((*head, "", e["error"] or ""))
         rows.extend((*head, p["id"], p["title"]) for p in e["papers"])
     if rows:
-        print_table(("period", "state", "when", "papers", "paper", "title"), rows)
+        columns = ("period", "state", "when", "papers", "paper", "title")
+        print_table(columns, rows, whole=(0, 1, 2, 3, 4))
 
 
 def _editions(conn, subscriber_id: int) -> list[dict[str, Any]]:

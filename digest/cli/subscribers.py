@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from digest.cli.common import (
+    DigestGroup,
     UserError,
     app,
     console,
@@ -23,7 +24,7 @@ from digest.topics import load_catalog
 # The store, address validation and CSV modules are imported inside the
 # commands: `digest --help` must not pay for SQLAlchemy or email_validator.
 
-subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
+subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True, cls=DigestGroup)
 app.add_typer(subscribers_app, name="subscribers")
 
 SUPPRESSED = (
@@ -213,7 +214,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
         if p.frequency == "weekly":
             when = f"weekly {WEEKDAYS[p.weekday]} {p.hour:02d}:00 {p.timezone}"
         rows.append((s.id, s.email, s.status, [t.spec() for t in p.topics], when, p.format))
-    print_table(("id", "email", "status", "topics", "schedule", "format"), rows)
+    print_table(("id", "email", "status", "topics", "schedule", "format"), rows, whole=(0, 1, 2))
 
 
 def _as_json(s) -> dict:

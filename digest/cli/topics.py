@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from digest.cli.common import app
+from digest.cli.common import DigestGroup, app
 from digest.cli.output import print_json, print_table
 
-topics_app = typer.Typer(help="The built-in topic catalog.", no_args_is_help=True)
+topics_app = typer.Typer(help="The built-in topic catalog.", no_args_is_help=True, cls=DigestGroup)
 app.add_typer(topics_app, name="topics")
 
 

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from digest.db.schema import editions, sent_log
 
@@ -22,8 +21,12 @@ COUNTED_STATES = ("pending", "sending", "sent", "unknown", "empty")
 
 
 def _insert(conn: Connection, table):
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+    # Imported here: loading the PostgreSQL dialect costs a SQLite run at start-up.
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
 
 
 def claim_edition(
