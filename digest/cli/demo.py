@@ -83,10 +83,30 @@ def _run(database: Path, outbox: Path, settings) -> list[tuple[str, list[Path]]]
         )
         written = [f for f in files_in(outbox) if f not in before]
         console.print(f"  digests: {report.line()}", markup=False)
+        _record(engine, report, replay_time(day))
         days.append((f"Day {number}: {day}", written))
     write_index(outbox, days)
     engine.dispose()
     return days
+
+
+def _record(engine, report, when) -> None:
+    """Keep the replayed send as the last send run, as `digest send` would."""
+    from digest.status import record_send
+
+    ok = not any(report.counts[k] for k in ("failed", "unknown", "released"))
+    record_send(
+        engine,
+        {
+            "started_at": when.isoformat(),
+            "finished_at": when.isoformat(),
+            "ok": ok,
+            "summary": report.line(),
+            "counts": dict(report.counts),
+            "only_one_subscriber": False,
+            "problems": [],
+        },
+    )
 
 
 def check_writable(database: Path, outbox: Path) -> None:
