@@ -7,7 +7,9 @@ runs it), `--runs` times, against a demo database made once in a temporary
 folder by `digest demo`. Reported: the median and the fastest wall-clock run
 in seconds, and the least CPU time (user + system) of a run: the machine is
 shared, so the fastest run and the CPU time are the best estimates of the
-cost itself. `--write LABEL` records the table under "## Cold start" in
+cost itself. To measure another checkout with this installation, put it
+first on the path: `PYTHONPATH=/path/to/checkout python benchmarks/coldstart.py`.
+`--write LABEL` records the table under "## Cold start" in
 benchmarks/RESULTS.md as "### LABEL", replacing an earlier one of that label
 and leaving the rest of the file alone.
 """
@@ -83,9 +85,11 @@ def measure(runs: int) -> list[tuple[str, float, float, int]]:
 
 
 def table(rows, runs: int) -> str:
+    load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
     lines = [
         f"`python benchmarks/coldstart.py` ({date.today()}), {runs} runs each; Python "
-        f"{platform.python_version()}, {platform.machine()}, shared 2-core VM.",
+        f"{platform.python_version()}, {platform.machine()}, shared 2-core VM "
+        f"(load average after the runs: {load}).",
         "",
         "| command | median s | fastest s | least CPU s | exit |",
         "|---|---:|---:|---:|---:|",

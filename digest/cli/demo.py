@@ -14,7 +14,7 @@ from digest.cli.common import UserError, app, console, runtime, state
 DEMO_DB = Path("digest-demo.db")
 
 
-@app.command()
+@app.command(short_help="The whole daily flow offline, on the bundled samples.")
 def demo(
     database: Path = typer.Option(
         DEMO_DB, metavar="FILE", help="SQLite file to (re)create for the demo.", show_default=True

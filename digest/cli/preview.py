@@ -13,7 +13,7 @@ FORMATS = ("html", "text", "eml", "mjml")
 SUFFIXES = {"html": ".html", "text": ".txt", "eml": ".eml", "mjml": ".mjml"}
 
 
-@app.command()
+@app.command(short_help="What `send` would send, recording nothing.")
 def preview(
     email: str = typer.Option(
         None, metavar="EMAIL", help="Preview the edition `send` would send this subscriber."

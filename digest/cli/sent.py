@@ -10,7 +10,7 @@ from digest.cli.common import UserError, app, console, runtime
 from digest.cli.output import print_json, print_table
 
 
-@app.command()
+@app.command(short_help="What was sent to one subscriber, and when.")
 def sent(
     email: str = typer.Argument(..., metavar="EMAIL", help="The subscriber's address."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),

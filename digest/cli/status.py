@@ -12,7 +12,7 @@ from digest.cli.common import app, console, runtime
 from digest.cli.output import cell, print_json, print_table
 
 
-@app.command()
+@app.command(short_help="Last fetches, the last send, counts and failures.")
 def status(as_json: bool = typer.Option(False, "--json", help="Print the status as JSON.")) -> None:
     """Last fetches per source, the last send run's outcome, counts, recent
     editions and failures. Subscribers appear as #id and a masked address.
