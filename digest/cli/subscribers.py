@@ -18,7 +18,24 @@ from digest.cli.common import (
     utcnow,
 )
 from digest.cli.output import print_json, print_table
-from digest.preferences import DEFAULT_HOUR, DEFAULT_MAX_PAPERS, DEFAULT_TIMEZONE, WEEKDAYS
+from digest.cli.subscriber_options import (
+    Authors,
+    Categories,
+    CrossLists,
+    Email,
+    Format,
+    Frequency,
+    Hour,
+    Keywords,
+    MaxPapers,
+    MinUpvotes,
+    Mute,
+    Timezone,
+    Topics,
+    Weekday,
+    preference_options,
+)
+from digest.preferences import WEEKDAYS
 from digest.topics import load_catalog
 
 # The store, address validation and CSV modules are imported inside the
@@ -31,79 +48,9 @@ SUPPRESSED = (
     "this address unsubscribed or bounced before; it can come back only through a new "
     "double opt-in (not with --confirmed)"
 )
+
+
 # The preference options shared by `add` and `set` (and named like the CSV columns).
-# Defaults are those of a new subscriber; `set` leaves an option not given as it is.
-Email = Annotated[str, typer.Argument(metavar="EMAIL", help="The subscriber's address.")]
-Topics = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--topic",
-        metavar="SLUG[:MAX[:MIN_UPVOTES]]",
-        help="A topic, e.g. nlp:5:10 = at most 5 NLP papers with 10 upvotes or more "
-        "(repeatable; see `digest topics list`). `set` replaces the topics.",
-    ),
-]
-Keywords = Annotated[
-    str | None,
-    typer.Option(metavar='"A; B"', help='Keywords and phrases, e.g. "diffusion; scaling laws".'),
-]
-Categories = Annotated[
-    str | None, typer.Option(metavar='"CAT; CAT"', help='arXiv categories, e.g. "cs.CV; cs.RO".')
-]
-Authors = Annotated[
-    str | None, typer.Option(metavar='"NAME; NAME"', help='Authors, e.g. "A. Name; B. Name".')
-]
-Mute = Annotated[
-    str | None,
-    typer.Option(metavar='"A; B"', help='Keywords that exclude a paper; "" clears a list.'),
-]
-Frequency = Annotated[
-    str | None, typer.Option(metavar="daily|weekly", help="How often.  [default: daily]")
-]
-Weekday = Annotated[
-    str | None,
-    typer.Option(metavar="mon..sun", help="Weekly subscribers' delivery day.  [default: mon]"),
-]
-Timezone = Annotated[
-    str | None,
-    typer.Option(
-        metavar="TZ", help=f"IANA timezone, e.g. Europe/Berlin.  [default: {DEFAULT_TIMEZONE}]"
-    ),
-]
-Hour = Annotated[
-    int | None,
-    typer.Option(metavar="0-23", help=f"Local delivery hour.  [default: {DEFAULT_HOUR}]"),
-]
-MaxPapers = Annotated[
-    int | None,
-    typer.Option(
-        metavar="N", help=f"At most this many papers per digest.  [default: {DEFAULT_MAX_PAPERS}]"
-    ),
-]
-Format = Annotated[
-    str | None, typer.Option("--format", metavar="html|text", help="Email format.  [default: html]")
-]
-CrossLists = Annotated[
-    bool | None,
-    typer.Option(
-        "--cross-lists/--no-cross-lists", help="Include cross-listed papers.  [default: yes]"
-    ),
-]
-MinUpvotes = Annotated[
-    int | None,
-    typer.Option(metavar="N", help="Only papers with this many upvotes or more.  [default: 0]"),
-]
-
-
-def _options(values: dict) -> dict:
-    """The preference options a command was given, keyed as `apply_options` wants."""
-    renamed = {"topic": "topics", "fmt": "format"}
-    skip = ("email", "confirmed")
-    options = {renamed.get(k, k): v for k, v in values.items() if k not in skip}
-    options["topics"] = list(options["topics"]) if options["topics"] else None
-    return options
-
-
 @subscribers_app.command("add")
 def add(
     email: Email,
@@ -129,7 +76,7 @@ def add(
     Example: digest subscribers add ada@example.org --topic nlp:5:10 --topic robotics
     --timezone Europe/Berlin --hour 7 --confirmed
     """
-    options = _options(locals())  # first: locals() must hold only the parameters
+    options = preference_options(locals())  # first: locals() must hold only the parameters
     from digest.preferences import Preferences
     from digest.store.subscribers import SubscriberExists, add_subscriber
     from digest.subscriber_input import apply_options, normalize_email
@@ -175,7 +122,7 @@ def set_(
 
     Example: digest subscribers set ada@example.org --frequency weekly --weekday fri
     """
-    options = _options(locals())  # first: locals() must hold only the parameters
+    options = preference_options(locals())  # first: locals() must hold only the parameters
     from digest.store.subscribers import get_subscriber, update_subscriber
     from digest.subscriber_input import apply_options, normalize_email
 
