@@ -151,7 +151,10 @@ def test_demo_in_a_read_only_folder_says_so_in_one_line(tmp_path):
 def test_other_unwritable_paths_fail_in_one_line(demo_env, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
+    read_only = demo_env["DIGEST_DATABASE_URL"].replace("sqlite:///", "sqlite:///file:")
+    read_only += "?mode=ro&uri=true"
     cases = [
+        (["subscribers", "add", "new@example.org"], {"DIGEST_DATABASE_URL": read_only}),
         (["status"], {"DIGEST_DATABASE_URL": f"sqlite:///{blocker}/x.db"}),
         (["init"], {"DIGEST_DATABASE_URL": f"sqlite:///{blocker}/x.db"}),
         (["subscribers", "export", "-o", str(blocker / "out.csv")], demo_env),

@@ -84,10 +84,20 @@ def fail_cleanly():
             line = str(exc)
         elif isinstance(exc, OSError):
             line = describe_os_error(exc)
+        elif _is_database_trouble(exc):
+            # Environmental (read-only file, disk full, connection lost): say it in a line.
+            orig = getattr(exc, "orig", None) or exc
+            first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+            line = f"the database refused the operation: {first}"
         else:
             raise
         err_console.print(f"digest: error: {line}", markup=False, soft_wrap=True)
         sys.exit(1)
+
+
+def _is_database_trouble(exc: BaseException) -> bool:
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.OperationalError)
 
 
 class DigestGroup(TyperGroup):
