@@ -66,7 +66,7 @@ def show(data: dict[str, Any]) -> None:
                 for e in data["recent_editions"]
             ],
             title="Recent editions",
-            whole=(0, 1, 2, 3),
+            whole=(0, 1, 2, 3, 4),
         )
 
 
