@@ -173,12 +173,10 @@ def send(
 
 
 def _only(rt, only: str) -> str:
-    from digest.store.subscribers import get_subscriber
-    from digest.subscriber_input import normalize_email
+    from digest.cli.lookup import find_subscriber
 
-    address = normalize_email(only)
     with rt.engine.begin() as conn:
-        subscriber = get_subscriber(conn, address)
+        subscriber, address = find_subscriber(conn, only)
     if subscriber is None:
         raise UserError(f"--only: no subscriber {address}")
     return subscriber.email

@@ -55,11 +55,12 @@ def preview(
     rt = runtime()
     with rt.engine.begin() as conn:
         if email:
-            from digest.subscriber_input import normalize_email
+            from digest.cli.lookup import find_subscriber
 
+            subscriber, address = find_subscriber(conn, email)
             shown = plan_for_email(
                 conn,
-                normalize_email(email),
+                subscriber.email if subscriber else address,
                 now=utcnow(),
                 on_date=on_date,
                 retention_days=rt.settings.retention_days,

@@ -20,13 +20,11 @@ def sent(
 
     Example: digest sent ada@example.org --json
     """
-    from digest.store.subscribers import get_subscriber
-    from digest.subscriber_input import normalize_email
+    from digest.cli.lookup import find_subscriber
 
-    address = normalize_email(email)
     rt = runtime()
     with rt.engine.begin() as conn:
-        subscriber = get_subscriber(conn, address)
+        subscriber, address = find_subscriber(conn, email)
         if subscriber is None:
             raise UserError(f"no subscriber {address}")
         editions = _editions(conn, subscriber.id)
