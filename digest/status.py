@@ -12,16 +12,19 @@ subscribers apart in a report, never the full address (logs name the id only).
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import logging
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from digest.store import editions as edition_store
 from digest.store import meta as meta_store
 from digest.store.fetch_state import all_states
 from digest.store.papers import count_papers
 from digest.store.subscribers import list_subscribers
+
+log = logging.getLogger(__name__)
 
 LAST_SEND = "last_send"
 RECENT_EDITIONS = 10
@@ -40,9 +43,21 @@ def who(subscriber_id: int, email: str | None) -> str:
 
 
 def record_send(engine: Engine, record: dict[str, Any]) -> None:
-    """Keep `record` (JSON-able: when, counts, problems, ok) as the last send run's."""
-    with engine.begin() as conn:
-        meta_store.set_value(conn, LAST_SEND, json.dumps(record, default=str))
+    """Keep `record` as the last send run's: a JSON-able dict with `started_at`,
+    `finished_at` (ISO strings), `ok`, `summary` (`SendReport.line()`),
+    `counts`, `problems` (lines naming subscribers by id). Never raises: the
+    send it describes is done either way."""
+    value = json.dumps(record, default=str)
+    for _ in range(2):  # a concurrent first write may win the insert; then update
+        try:
+            with engine.begin() as conn:
+                meta_store.set_value(conn, LAST_SEND, value)
+            return
+        except IntegrityError:
+            continue
+        except Exception:  # noqa: BLE001 - reporting must not turn a send into a failure
+            break
+    log.warning("could not record the send run's outcome for `digest status`")
 
 
 def last_send(conn: Connection) -> dict[str, Any] | None:
@@ -95,7 +110,3 @@ def _edition(edition: dict, emails: dict[int, str]) -> dict[str, Any]:
         "papers": edition.get("paper_count", 0),
         "error": edition.get("error"),
     }
-
-
-def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None

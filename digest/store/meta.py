@@ -34,6 +34,9 @@ def ensure_secret_key(engine) -> str:
 
 
 def set_value(conn: Connection, key: str, value: str) -> None:
-    """Store `value` under `key`, replacing what was there (caller's transaction)."""
-    conn.execute(meta.delete().where(meta.c.key == key))
-    conn.execute(meta.insert().values(key=key, value=value))
+    """Store `value` under `key`, replacing what was there (caller's transaction).
+    Two writers racing to create the key: one gets IntegrityError; retrying
+    then updates."""
+    updated = conn.execute(meta.update().where(meta.c.key == key).values(value=value)).rowcount
+    if not updated:
+        conn.execute(meta.insert().values(key=key, value=value))
