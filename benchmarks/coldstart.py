@@ -112,7 +112,7 @@ def write(label: str, body: str) -> None:
         )
         pattern = re.compile(rf"### {re.escape(label)}\n.*?(?=\n### |\Z)", re.S)
         if pattern.search(section):
-            section = pattern.sub(block.rstrip("\n"), section)
+            section = pattern.sub(block.rstrip("\n") + "\n", section)
         else:
             section = section.rstrip("\n") + "\n\n" + block
         text = head + SECTION + section.rstrip("\n") + "\n" + rest
