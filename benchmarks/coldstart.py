@@ -1,14 +1,15 @@
 """Cold start: how long a `digest` command takes from process start to exit.
 
-    python benchmarks/coldstart.py [--runs 7] [--write LABEL]
+    python benchmarks/coldstart.py [--runs 7] [--baseline CHECKOUT] [--write LABEL]
 
 Each command runs as its own subprocess (a new interpreter, as a user or cron
 runs it), `--runs` times, against a demo database made once in a temporary
 folder by `digest demo`. Reported: the median and the fastest wall-clock run
 in seconds, and the least CPU time (user + system) of a run: the machine is
 shared, so the fastest run and the CPU time are the best estimates of the
-cost itself. To measure another checkout with this installation, put it
-first on the path: `PYTHONPATH=/path/to/checkout python benchmarks/coldstart.py`.
+cost itself. `--baseline CHECKOUT` also times another checkout (e.g. a `git
+archive` of main) with this installation, put first on its PYTHONPATH, its
+runs alternating with this one's so that both meet the same load.
 `--write LABEL` records the table under "## Cold start" in
 benchmarks/RESULTS.md as "### LABEL", replacing an earlier one of that label
 and leaving the rest of the file alone.
@@ -38,12 +39,12 @@ COMMANDS = (
     ("digest topics list", ["topics", "list"]),
     ("digest subscribers list", ["subscribers", "list"]),
     ("digest status", ["status"]),
-    ("digest preview --email ada@example.org --format text", None),
+    ("digest preview --email ada@example.org --date 2026-11-20 --format text", None),
     ("digest preview --topic robotics --date 2026-11-20 --format text", "topic"),
     ("digest send --now --dry-run", ["send", "--now", "--dry-run"]),
 )
 PREVIEWS = {
-    None: ["preview", "--email", "ada@example.org", "--format", "text"],
+    None: ["preview", "--email", "ada@example.org", "--date", "2026-11-20", "--format", "text"],
     "topic": ["preview", "--topic", "robotics", "--date", "2026-11-20", "--format", "text"],
 }
 
@@ -65,37 +66,54 @@ def timed(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, float,
     return wall, cpu, done.returncode
 
 
-def measure(runs: int) -> list[tuple[str, float, float, int]]:
+def measure(runs: int, baseline: str | None) -> list[tuple]:
+    """Per command: (label, {"after"[, "before"]: (median, fastest, least CPU, exit)}).
+    With a baseline checkout, its runs alternate with this one's, so both meet
+    the same load."""
     base = digest_command()
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "DIGEST_CONFIG": "", "DIGEST_LOG_LEVEL": "WARNING"}
         subprocess.run([*base, "demo"], env=env, cwd=folder, capture_output=True, check=True)
         env["DIGEST_DATABASE_URL"] = f"sqlite:///{folder}/digest-demo.db"
+        envs = {"before": {**env, "PYTHONPATH": baseline}} if baseline else {}
+        envs["after"] = env
         rows = []
         for label, args in COMMANDS:
             argv = [*base, *(PREVIEWS[args] if isinstance(args, str | None) else args)]
-            timed(argv, env, folder)  # warm the OS file cache: we measure Python's start
-            walls, cpus, code = [], [], 0
+            samples: dict[str, list] = {name: [] for name in envs}
+            for run_env in envs.values():
+                timed(argv, run_env, folder)  # warm the OS file cache
             for _ in range(runs):
-                wall, cpu, code = timed(argv, env, folder)
-                walls.append(wall)
-                cpus.append(cpu)
-            rows.append((label, statistics.median(walls), min(walls), min(cpus), code))
+                for name, run_env in envs.items():
+                    samples[name].append(timed(argv, run_env, folder))
+            rows.append((label, {name: summary(found) for name, found in samples.items()}))
     return rows
+
+
+def summary(found: list[tuple[float, float, int]]) -> tuple[float, float, float, int]:
+    walls = [wall for wall, _, _ in found]
+    return statistics.median(walls), min(walls), min(cpu for _, cpu, _ in found), found[-1][2]
 
 
 def table(rows, runs: int) -> str:
     load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
+    names = list(rows[0][1])
     lines = [
-        f"`python benchmarks/coldstart.py` ({date.today()}), {runs} runs each; Python "
-        f"{platform.python_version()}, {platform.machine()}, shared 2-core VM "
-        f"(load average after the runs: {load}).",
+        f"`python benchmarks/coldstart.py` ({date.today()}), {runs} runs each"
+        + (", alternating with the baseline" if "before" in names else "")
+        + f"; Python {platform.python_version()}, {platform.machine()}, shared 2-core VM "
+        f"(load average after the runs: {load}). Seconds: median / fastest wall clock, "
+        "least CPU (user + system); exit status.",
         "",
-        "| command | median s | fastest s | least CPU s | exit |",
-        "|---|---:|---:|---:|---:|",
+        "| command | " + " | ".join(f"{n}: median / fastest / CPU | exit" for n in names) + " |",
+        "|---|" + "---:|---:|" * len(names),
     ]
-    for label, median, fastest, cpu, code in rows:
-        lines.append(f"| `{label}` | {median:.3f} | {fastest:.3f} | {cpu:.3f} | {code} |")
+    for label, by_name in rows:
+        cells = []
+        for name in names:
+            median, fastest, cpu, code = by_name[name]
+            cells += [f"{median:.2f} / {fastest:.2f} / {cpu:.2f}", str(code)]
+        lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -123,8 +141,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--write", metavar="LABEL", help="record under this heading")
+    parser.add_argument(
+        "--baseline", metavar="CHECKOUT", help="also time this checkout, alternating runs"
+    )
     args = parser.parse_args()
-    body = table(measure(args.runs), args.runs)
+    body = table(measure(args.runs, args.baseline), args.runs)
     print(body)
     if args.write:
         write(args.write, body)
