@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
-from digest.cli.common import app, console, err_console, register_user_error
-from digest.copy_db import CopyError, copy_database
-from digest.db.engine import SchemaError, open_engine
+from digest.cli.common import app, console, err_console
 
-register_user_error(CopyError)
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 @app.command("copy-db")
@@ -29,6 +27,8 @@ def copy_db(
 
     Example: digest copy-db --from sqlite:///digest.db --to postgresql://digest@db/digest
     """
+    from digest.copy_db import copy_database
+
     src, dst = _open(source, "--from"), _open(target, "--to")
     try:
         report = copy_database(src, dst)
@@ -47,6 +47,11 @@ def copy_db(
 
 
 def _open(url: str, side: str) -> Engine:
+    from sqlalchemy.engine import make_url
+
+    from digest.copy_db import CopyError
+    from digest.db.engine import SchemaError, open_engine
+
     try:
         parsed = make_url(url)
     except Exception:  # noqa: BLE001 - any parse failure is a bad URL; never echo it

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
 import typer
 
 from digest.cli.common import UserError, app, console, runtime
-from digest.db.engine import current_revision
 
 
 @app.command()
@@ -21,6 +19,10 @@ def health(
 
     Example: digest health --url http://127.0.0.1:8000/
     """
+    import httpx
+
+    from digest.db.engine import current_revision
+
     engine = runtime().engine  # opens the database and checks its schema
     try:
         line = f"ok: database at schema {current_revision(engine)}"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
-from sqlalchemy import Engine
 
 from digest.cli.common import app, console, runtime
-from digest.locks import is_held
-from digest.runner import LOCK_NAME, run_scheduler
-from digest.store.scheduler import next_runs, read_holder
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 @app.command()
@@ -20,11 +21,17 @@ def run() -> None:
 
     Example: digest --config digest.toml run
     """
+    from digest.runner import run_scheduler
+
     raise typer.Exit(run_scheduler(runtime()))
 
 
 def print_scheduler_status(engine: Engine) -> None:
     """Who holds the scheduler lock, and each job's next run."""
+    from digest.locks import is_held
+    from digest.runner import LOCK_NAME
+    from digest.store.scheduler import next_runs, read_holder
+
     with engine.begin() as conn:
         holder = read_holder(conn)
         jobs = next_runs(conn)
