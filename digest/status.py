@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -20,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from digest.store import editions as edition_store
 from digest.store import meta as meta_store
+from digest.store.delivery_status import delivery_status
 from digest.store.fetch_state import all_states
 from digest.store.papers import count_papers
 from digest.store.subscribers import list_subscribers
@@ -65,8 +67,9 @@ def last_send(conn: Connection) -> dict[str, Any] | None:
     return json.loads(value) if value else None
 
 
-def collect(conn: Connection) -> dict[str, Any]:
-    """Everything `digest status` shows, as plain data."""
+def collect(conn: Connection, *, now: datetime | None = None) -> dict[str, Any]:
+    """Everything `digest status` shows, as plain data (the scheduler's part,
+    which needs the engine, is added by the CLI)."""
     subs = list_subscribers(conn)
     emails = {s.id: s.email for s in subs}
     by_status: dict[str, int] = {}
@@ -81,6 +84,7 @@ def collect(conn: Connection) -> dict[str, Any]:
         "recent_editions": [
             _edition(e, emails) for e in edition_store.recent_editions(conn, RECENT_EDITIONS)
         ],
+        "delivery": delivery_status(conn, now=now or datetime.now(UTC)),
     }
 
 

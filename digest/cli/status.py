@@ -15,19 +15,26 @@ from digest.cli.output import cell, print_json, print_table
 @app.command(short_help="Last fetches, the last send, counts and failures.")
 def status(as_json: bool = typer.Option(False, "--json", help="Print the status as JSON.")) -> None:
     """Last fetches per source, the last send run's outcome, counts, recent
-    editions and failures. Subscribers appear as #id and a masked address.
+    editions, editions by state per period, failures and `unknown`s with what
+    to do, and the scheduler: who holds it and each job's next run.
+    Subscribers appear as #id and a masked address.
 
     Example: digest status --json
     """
+    from digest.cli.delivery_status import print_delivery
+    from digest.cli.run import print_scheduler_status, scheduler_status
     from digest.status import collect
 
     rt = runtime()
     with rt.engine.begin() as conn:
         data = collect(conn)
+    data["scheduler"] = scheduler_status(rt.engine)
     if as_json:
         print_json(data)
         return
     show(data)
+    print_delivery(data["delivery"])
+    print_scheduler_status(data["scheduler"])
 
 
 def show(data: dict[str, Any]) -> None:
