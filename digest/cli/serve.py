@@ -36,5 +36,10 @@ def serve(
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips,
         log_level=rt.settings.log_level.lower(),
+        # Leave logging as `runtime()` set it up: uvicorn's own lines then go
+        # through the app's handler (JSON with the run id under
+        # DIGEST_LOG_FORMAT=json) instead of uvicorn's default formatters.
+        log_config=None,
+        # Request lines would carry the tokens in confirm/unsubscribe URLs.
         access_log=False,
     )
