@@ -28,8 +28,9 @@ from digest.periods import (
     period_for_date,
 )
 from digest.ranking import Ranked, RankingIndex, rank_topic
-from digest.selection import candidates, load_pool
+from digest.selection import CandidatePool, load_pool
 from digest.store import editions as edition_store
+from digest.store import history as history_store
 from digest.store.subscribers import Subscriber
 from digest.topics import custom_topic, get_topic, load_catalog
 
@@ -54,6 +55,8 @@ class Planner:
     now: datetime
     _rankings: dict[str, list[Ranked]] = field(default_factory=dict)
     _index: RankingIndex | None = None
+    _candidates: CandidatePool | None = None
+    _interests: dict[tuple, list[Ranked]] = field(default_factory=dict)
 
     @property
     def index(self) -> RankingIndex:
@@ -84,8 +87,11 @@ class Planner:
                 log.warning("subscriber %s: unknown topic %r skipped", subscriber.id, choice.slug)
         interests = custom_topic(prefs)
         if interests is not None:
-            # Personal interests are ranked per subscriber (they are theirs alone).
-            ranked[interests.slug] = rank_topic(interests, self.index, self.now)
+            # Personal interests are ranked once per distinct set of interests.
+            key = (interests.keywords, interests.categories, interests.authors)
+            if key not in self._interests:
+                self._interests[key] = rank_topic(interests, self.index, self.now)
+            ranked[interests.slug] = self._interests[key]
         return ranked
 
     def plan(
@@ -98,8 +104,9 @@ class Planner:
     ) -> Planned:
         """The subscriber's digest for `period` from their candidates."""
         prefs = subscriber.prefs
-        chosen = candidates(
-            self.pool,
+        if self._candidates is None:
+            self._candidates = CandidatePool(self.pool)
+        chosen = self._candidates.candidates(
             frequency=prefs.frequency,
             previous_claim=previous_claim,
             sent=sent,
@@ -146,6 +153,15 @@ def history(conn: Connection, subscriber_id: int) -> tuple[datetime | None, set[
     """(claim time of the previous counted edition, keys already sent)."""
     last = edition_store.last_edition(conn, subscriber_id)
     return (last["claimed_at"] if last else None), edition_store.sent_keys(conn, subscriber_id)
+
+
+def histories(
+    conn: Connection, subscriber_ids: Collection[int]
+) -> dict[int, tuple[datetime | None, set[str]]]:
+    """`history()` of many subscribers in two queries (per chunk of ids)."""
+    last = history_store.last_claims(conn, subscriber_ids)
+    sent = history_store.sent_keys_by_subscriber(conn, subscriber_ids)
+    return {sid: (last.get(sid), sent[sid]) for sid in subscriber_ids}
 
 
 def rendering_hash(digest: Digest) -> str:
