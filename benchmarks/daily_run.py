@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import platform
 import pstats
 import resource
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,11 +36,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.daily_data import NOW, generate  # noqa: E402
 from benchmarks.stages import STAGES, StageTimer  # noqa: E402
-from digest import render  # noqa: E402
+from digest import delivery, render  # noqa: E402
 from digest.db.engine import open_engine, upgrade  # noqa: E402
 from digest.digests import Message, Recipient  # noqa: E402
 from digest.mail.base import Outcome, one_call_each  # noqa: E402
 from digest.mail.message import build_email, email_bytes  # noqa: E402
+
+try:
+    from digest.mail.message_template import MessageTemplate
+except ImportError:  # measuring a revision from before it
+    MessageTemplate = None
 from digest.render import SiteInfo, render_digest  # noqa: E402
 from digest.send import SendOptions, run_send  # noqa: E402
 
@@ -52,32 +59,67 @@ SECRET = "benchmark-secret"
 
 class CountingMailer:
     """Stands in for SMTP: one provider call per message, carrying the RFC 5322
-    bytes it would send (built here, then dropped)."""
+    bytes it would send (built here, then dropped). With `templates`, each
+    distinct digest's email is encoded once (`MessageTemplate`) and filled per
+    recipient; else `build_email` runs for every message."""
 
     name = "benchmark"
     calls = staticmethod(one_call_each)
 
-    def __init__(self, sender: str) -> None:
-        self.sender = sender
-        self.requests = 0
-        self.bytes = 0
+    def __init__(self, sender: str, templates: bool) -> None:
+        self.sender, self.use_templates = sender, templates
+        self.requests = self.bytes = 0
+        self._templates: OrderedDict[int, tuple[object, object]] = OrderedDict()
 
     def send(self, call: Sequence[Message]) -> list[Outcome]:
         self.requests += 1
         outcomes = []
         for message in call:
-            email = build_email(message, self.sender, date=NOW)
-            self.bytes += len(email_bytes(email))
-            outcomes.append(Outcome("sent", message_id=email["Message-ID"]))
+            source = getattr(message, "benchmark_source", None)
+            if self.use_templates and source is not None:
+                message_id, data = self._template(source[0]).fill(source[1], date=NOW)
+            else:
+                email = build_email(message, self.sender, date=NOW)
+                message_id, data = email["Message-ID"], email_bytes(email)
+            self.bytes += len(data)
+            outcomes.append(Outcome("sent", message_id=message_id))
         return outcomes
+
+    def _template(self, compiled):
+        # Keyed by identity: the run's CompileCache hands out one object per digest.
+        key = id(compiled)
+        if key not in self._templates:
+            self._templates[key] = (compiled, MessageTemplate(compiled, self.sender))
+            if len(self._templates) > 256:
+                self._templates.popitem(last=False)
+        return self._templates[key][1]
 
     def close(self) -> None:
         pass
 
 
-def make_mailer():
+class SourceHook:
+    """Until `Message` carries its compiled digest (grouped sending), attach the
+    compiled digest and recipient `personalize` was given to each message, so
+    the mailer can fill a `MessageTemplate`. Benchmark-only."""
+
+    def install(self) -> None:
+        self._original = original = delivery.personalize
+
+        def personalize(compiled, recipient):
+            message = original(compiled, recipient)
+            message.benchmark_source = (compiled, recipient)
+            return message
+
+        delivery.personalize = personalize
+
+    def uninstall(self) -> None:
+        delivery.personalize = self._original
+
+
+def make_mailer(mime: str):
     # When the SendGrid mailer and its fake server land, swap this line.
-    return CountingMailer(SITE.sender)
+    return CountingMailer(SITE.sender, templates=mime == "template")
 
 
 def table_bytes(engine: Engine) -> int:
@@ -119,25 +161,29 @@ class Sampler:
         render.CompileCache.get = self._original
 
 
-def naive_seconds_per_email(sample: list) -> float:
-    """Jinja + MJML compiled for this one email, then its MIME bytes."""
+def naive_seconds_per_email(sample: list) -> tuple[float, float]:
+    """(wall, CPU) seconds per email: Jinja + MJML compiled for this one email,
+    then its MIME bytes."""
     recipient = Recipient(1, "reader@example.org", SITE.base_url + "/u/x", SITE.base_url + "/p/x")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for digest in sample:
         message = render_digest(digest, SITE, recipient)
         email_bytes(build_email(message, SITE.sender, date=NOW))
-    return (time.perf_counter() - started) / max(len(sample), 1)
+    count = max(len(sample), 1)
+    return (time.perf_counter() - started) / count, (time.process_time() - cpu_started) / count
 
 
 def run(args) -> dict:
     engine = open_engine(args.database_url)
     before = table_bytes(engine)
-    mailer = make_mailer()
+    mailer = make_mailer(args.mime)
+    hook = SourceHook()
     sampler = Sampler(max(args.subscribers * 2 // args.baseline_sample, 1))
     timer = StageTimer().install()
     sampler.install()  # outside the timer: its bookkeeping is not the send path's
+    hook.install()
     profiler = cProfile.Profile() if args.profile else None
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     try:
         if profiler:
             profiler.enable()
@@ -151,9 +197,11 @@ def run(args) -> dict:
         if profiler:
             profiler.disable()
     finally:
+        hook.uninstall()
         sampler.uninstall()
         timer.uninstall()
     total = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     grown = table_bytes(engine) - before
     engine.dispose()
@@ -161,7 +209,9 @@ def run(args) -> dict:
     naive = naive_seconds_per_email(sampler.sample)
     return {
         "total": total,
+        "cpu": cpu,
         "stages": timer.seconds,
+        "stage_cpu": timer.cpu,
         "missing": timer.missing,
         "peak": peak,
         "counts": report.counts,
@@ -175,10 +225,18 @@ def run(args) -> dict:
     }
 
 
-def naive_total(result: dict) -> float:
-    """Our run with rendering and mail replaced by the naive per-email cost."""
-    ours = result["stages"]["render"] + result["stages"]["deliver: mailer"]
-    return result["total"] - ours + result["naive_per_email"] * result["counts"]["sent"]
+def naive_total(result: dict) -> tuple[float, float]:
+    """(wall, CPU) of our run with rendering and mail replaced by the naive
+    per-email cost."""
+    sent = result["counts"]["sent"]
+    wall_per, cpu_per = result["naive_per_email"]
+    out = []
+    for total, stages, per in (
+        (result["total"], result["stages"], wall_per),
+        (result["cpu"], result["stage_cpu"], cpu_per),
+    ):
+        out.append(total - stages["render"] - stages["deliver: mailer"] + per * sent)
+    return out[0], out[1]
 
 
 def report(args, generated: float, world_line: str, result: dict) -> str:
@@ -187,33 +245,38 @@ def report(args, generated: float, world_line: str, result: dict) -> str:
     lines = [
         f"N = {args.subscribers:,} subscribers, {args.papers:,} papers a day, "
         f"{args.history_days} history days, {backend}; Python {platform.python_version()}, "
-        f"{platform.machine()}, one process.",
+        f"{platform.machine()}, one process; MIME {args.mime}.",
         "",
         f"- generate: {generated:.1f} s ({world_line})",
         f"- editions: {result['editions']:,} ({dict(result['counts'])}), distinct digests "
         f"{result['distinct']:,}, provider calls {result['requests']:,}",
         "",
-        "| stage | seconds | share |",
-        "|---|---:|---:|",
+        "| stage | wall s | CPU s | share of CPU |",
+        "|---|---:|---:|---:|",
     ]
-    total = result["total"]
-    attributed = 0.0
+    total, cpu = result["total"], result["cpu"]
+    wall_done = cpu_done = 0.0
     for stage in STAGES:
-        seconds = result["stages"][stage]
-        attributed += seconds
-        lines.append(f"| {stage} | {seconds:.2f} | {100 * seconds / total:.0f}% |")
-    other = total - attributed
-    lines.append(f"| other (transactions, loop) | {other:.2f} | {100 * other / total:.0f}% |")
-    lines.append(f"| **total** | **{total:.2f}** | |")
-    naive = naive_total(result)
+        seconds, used = result["stages"][stage], result["stage_cpu"][stage]
+        wall_done, cpu_done = wall_done + seconds, cpu_done + used
+        lines.append(f"| {stage} | {seconds:.2f} | {used:.2f} | {100 * used / cpu:.0f}% |")
+    other, other_cpu = total - wall_done, cpu - cpu_done
+    lines.append(
+        f"| other (transactions, loop) | {other:.2f} | {other_cpu:.2f} | "
+        f"{100 * other_cpu / cpu:.0f}% |"
+    )
+    lines.append(f"| **total** | **{total:.2f}** | **{cpu:.2f}** | |")
+    naive_wall, naive_cpu = naive_total(result)
     lines += [
         "",
-        f"- messages/s: {sent / total:,.0f}; peak RSS {result['peak'] / 2**20:.0f} MiB; "
-        f"editions+sent_log growth {result['bytes_per_edition']:,.0f} bytes per subscriber-edition",
+        f"- messages/s: {sent / total:,.0f} by wall time, {sent / cpu:,.0f} by CPU time; "
+        f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; peak RSS "
+        f"{result['peak'] / 2**20:.0f} MiB; editions+sent_log growth "
+        f"{result['bytes_per_edition']:,.0f} bytes per subscriber-edition",
         f"- naive baseline (Jinja + MJML + MIME per email, one call each; measured on "
-        f"{result['naive_sample']} of the day's digests, {1000 * result['naive_per_email']:.2f} "
-        f"ms an email, extrapolated to {sent:,}): {naive:.1f} s, "
-        f"{naive / total:.1f}x our time",
+        f"{result['naive_sample']} of the day's digests, {1000 * result['naive_per_email'][1]:.2f} "
+        f"ms CPU an email, extrapolated to {sent:,}): {naive_wall:.1f} s wall, "
+        f"{naive_cpu:.1f} s CPU: {naive_cpu / cpu:.1f}x our CPU time",
     ]
     if result["missing"]:
         lines.append(f"- not instrumented (counted in other): {', '.join(result['missing'])}")
@@ -236,6 +299,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--baseline-sample", type=int, default=200)
     parser.add_argument("--profile", action="store_true", help="print cProfile's top entries")
+    parser.add_argument(
+        "--mime",
+        choices=("template", "per-message"),
+        default="template" if MessageTemplate else "per-message",
+        help="MIME built once per digest and filled per recipient, or build_email per message",
+    )
     parser.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate_only:

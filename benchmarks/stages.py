@@ -1,7 +1,8 @@
 """Wall time per stage of the production send path, without changing it.
 
 `StageTimer.install()` wraps named functions of the send path so each call's
-time is added to a stage (time spent in a wrapped callee counts for the
+wall time and CPU time (this process's; on a shared machine the fairer
+figure) are added to a stage (time spent in a wrapped callee counts for the
 callee's stage only); `uninstall()` puts the originals back. Names that a
 module no longer has are skipped and listed in `missing`, so the benchmark
 still runs while the send path is being reorganised (the time shows up as
@@ -22,6 +23,7 @@ POINTS = (
     ("plan/select", "digest.send", "due_period"),
     ("plan/select", "digest.send", "history"),
     ("plan/select", "digest.editions", "candidates"),
+    ("plan/select", "digest.selection", "CandidatePool.candidates"),
     ("plan/select", "digest.editions", "compose_digest"),
     ("rank", "digest.editions", "rank_topic"),
     ("rank", "digest.editions", "RankingIndex"),
@@ -50,9 +52,11 @@ class StageTimer:
     def __init__(self, points=POINTS) -> None:
         self.points = points
         self.seconds: Counter = Counter()
+        self.cpu: Counter = Counter()
         self.calls: Counter = Counter()
         self.missing: list[str] = []
-        self._stack: list[list[float]] = []  # [start, time in wrapped callees]
+        # [wall start, cpu start, wall and cpu time in wrapped callees]
+        self._stack: list[list[float]] = []
         self._saved: list[tuple[object, str, object]] = []
 
     def install(self) -> StageTimer:
@@ -77,16 +81,19 @@ class StageTimer:
     def _wrap(self, stage: str, original):
         @functools.wraps(original)
         def timed(*args, **kwargs):
-            frame = [time.perf_counter(), 0.0]
+            frame = [time.perf_counter(), time.process_time(), 0.0, 0.0]
             self._stack.append(frame)
             try:
                 return original(*args, **kwargs)
             finally:
-                elapsed = time.perf_counter() - frame[0]
+                wall = time.perf_counter() - frame[0]
+                cpu = time.process_time() - frame[1]
                 self._stack.pop()
-                self.seconds[stage] += elapsed - frame[1]
+                self.seconds[stage] += wall - frame[2]
+                self.cpu[stage] += cpu - frame[3]
                 self.calls[stage] += 1
                 if self._stack:
-                    self._stack[-1][1] += elapsed
+                    self._stack[-1][2] += wall
+                    self._stack[-1][3] += cpu
 
         return timed
