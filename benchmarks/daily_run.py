@@ -290,7 +290,7 @@ def profile_lines(profiler: cProfile.Profile, limit: int = 25) -> str:
     return out.getvalue()
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--papers", type=int, default=2000, help="new papers a day")
@@ -306,20 +306,27 @@ def main() -> None:
         help="MIME built once per digest and filled per recipient, or build_email per message",
     )
     parser.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def generate_world(args: argparse.Namespace) -> str:
+    """Migrate the database and fill it; a line saying what was made."""
+    engine = open_engine(args.database_url)
+    upgrade(engine)
+    world = generate(
+        engine, subscribers=args.subscribers, papers=args.papers, history_days=args.history_days
+    )
+    engine.dispose()
+    return (
+        f"{world.papers:,} papers, {world.subscribers:,} subscribers, "
+        f"{world.history_editions:,} past editions, {world.history_sent:,} sent-log rows"
+    )
+
+
+def main() -> None:
+    args = parse_args()
     if args.generate_only:
-        engine = open_engine(args.database_url)
-        upgrade(engine)
-        world = generate(
-            engine,
-            subscribers=args.subscribers,
-            papers=args.papers,
-            history_days=args.history_days,
-        )
-        print(
-            f"{world.papers:,} papers, {world.subscribers:,} subscribers, "
-            f"{world.history_editions:,} past editions, {world.history_sent:,} sent-log rows"
-        )
+        print(generate_world(args))
         return
     with tempfile.TemporaryDirectory(prefix="daily-run-") as tmp:
         args.database_url = args.database_url or f"sqlite:///{tmp}/daily.db"
