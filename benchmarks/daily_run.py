@@ -5,7 +5,8 @@
 
 Generates the day (see `benchmarks/daily_data.py`) straight into a database (a
 fresh SQLite file by default; a PostgreSQL URL must name an empty database you
-can throw away) in a child process, then runs the production send path
+can throw away) in a child process (`--generate-only` just does that, and
+`--no-generate` sends on a copy of such a database), then runs the production send path
 (`digest.send.run_send`, every subscriber due) in this one and reports wall time
 per stage, peak RSS, distinct digests, provider calls, messages per second and
 database bytes per subscriber-edition. The naive baseline (Jinja + MJML for
@@ -305,7 +306,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="template" if MessageTemplate else "per-message",
         help="MIME built once per digest and filled per recipient, or build_email per message",
     )
-    parser.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--generate-only", action="store_true", help="fill --database-url, send nothing"
+    )
+    parser.add_argument(
+        "--no-generate",
+        action="store_true",
+        help="send on --database-url as it is (a copy of a --generate-only database)",
+    )
     return parser.parse_args(argv)
 
 
@@ -327,6 +335,12 @@ def main() -> None:
     args = parse_args()
     if args.generate_only:
         print(generate_world(args))
+        return
+    if args.no_generate:
+        result = run(args)
+        print(report(args, 0.0, "generated before", result))
+        if result["profile"]:
+            print(profile_lines(result["profile"]))
         return
     with tempfile.TemporaryDirectory(prefix="daily-run-") as tmp:
         args.database_url = args.database_url or f"sqlite:///{tmp}/daily.db"
