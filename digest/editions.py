@@ -28,7 +28,7 @@ from digest.periods import (
     period_for_date,
 )
 from digest.ranking import Ranked, RankingIndex, rank_topic
-from digest.selection import CandidatePool, load_pool
+from digest.selection import ByArrival, CandidatePool, load_pool
 from digest.store import editions as edition_store
 from digest.store import history as history_store
 from digest.store.subscribers import Subscriber
@@ -57,6 +57,8 @@ class Planner:
     _index: RankingIndex | None = None
     _candidates: CandidatePool | None = None
     _interests: dict[tuple, list[Ranked]] = field(default_factory=dict)
+    _arrivals: dict[int, tuple[list[Ranked], ByArrival[Ranked]]] = field(default_factory=dict)
+    _papers: dict[str, Paper] | None = None
 
     @property
     def index(self) -> RankingIndex:
@@ -114,13 +116,30 @@ class Planner:
         )
         digest = compose_digest(
             prefs,
-            self.rankings_for(subscriber),
+            self._narrowed(self.rankings_for(subscriber), previous_claim),
             chosen,
             period=period,
             edition_date=parse_period(period)[1],
             frequency=prefs.frequency,
         )
         return Planned(subscriber, period, digest)
+
+    def _narrowed(
+        self, rankings: dict[str, list[Ranked]], previous_claim: datetime | None
+    ) -> dict[str, list[Ranked]]:
+        """Each ranking cut to the papers that could be this subscriber's
+        candidates (same digest, far fewer entries to filter)."""
+        if self._papers is None:
+            self._papers = {p.key: p for p in self.pool}
+        out = {}
+        for slug, ranking in rankings.items():
+            # Keyed by identity: the lists are the planner's own cached rankings.
+            if id(ranking) not in self._arrivals:
+                papers = [self._papers.get(r.key) for r in ranking]
+                self._arrivals[id(ranking)] = (ranking, ByArrival(ranking, papers))
+            arrivals = self._arrivals[id(ranking)][1]
+            out[slug] = arrivals.could_be_candidates(previous_claim=previous_claim, now=self.now)
+        return out
 
 
 def due_period(

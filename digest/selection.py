@@ -20,8 +20,9 @@ what was shown) and closes that gap.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from sqlalchemy import Connection
 
@@ -32,6 +33,7 @@ FIRST_EDITION_DAYS = 2
 WINDOW_DAYS = {"daily": 7, "weekly": 14}
 POOL_DAYS = max(WINDOW_DAYS.values())
 CLOCK_MARGIN = timedelta(minutes=10)
+T = TypeVar("T")
 
 
 def load_pool(conn: Connection, *, now: datetime, retention_days: int) -> list[Paper]:
@@ -129,3 +131,26 @@ def _own_date(paper: Paper) -> datetime | None:
 
 def _position(item: tuple[int, Paper]) -> int:
     return item[0]
+
+
+class ByArrival(Generic[T]):
+    """A ranked list (any items, each about one paper) that can be cut, for one
+    subscriber, to the items whose paper could be among their candidates — by
+    bisection, in the list's order. Composing from the cut list gives the same
+    digest as from the whole one (composition keeps only candidates anyway)
+    while a daily subscriber's pass covers the day's papers, not the pool."""
+
+    def __init__(self, items: Sequence[T], papers: Sequence[Paper | None]) -> None:
+        self.items = list(items)
+        reach = sorted((_reach(p), i) for i, p in enumerate(papers) if p and _reach(p))
+        dated = sorted((_own_date(p), i) for i, p in enumerate(papers) if p and _own_date(p))
+        self._reach, self._reach_at = [m for m, _ in reach], [i for _, i in reach]
+        self._date, self._date_at = [m for m, _ in dated], [i for _, i in dated]
+
+    def could_be_candidates(self, *, previous_claim: datetime | None, now: datetime) -> list[T]:
+        if previous_claim is None:
+            after = now - timedelta(days=FIRST_EDITION_DAYS)
+            at = self._date_at[bisect.bisect_right(self._date, after) :]
+        else:
+            at = self._reach_at[bisect.bisect_right(self._reach, previous_claim - CLOCK_MARGIN) :]
+        return [self.items[i] for i in sorted(at)]
