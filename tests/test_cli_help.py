@@ -68,6 +68,17 @@ def readme_commands() -> list[list[str]]:
     return found
 
 
+def command_of(args: list[str]) -> str:
+    """The command word, after global options such as `--config FILE`."""
+    words = iter(args)
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return ""
+
+
 @pytest.fixture(scope="module")
 def demo_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("readme-demo")
@@ -86,8 +97,10 @@ def test_the_readme_examples_run_on_the_demo_database(demo_folder, tmp_path):
     }
     ran = 0
     for args in commands:
-        if args[0] in ("demo", "fetch"):
-            continue  # demo: tested on its own; fetch: needs the network
+        if command_of(args) in ("demo", "fetch", "run", "serve", "worker"):
+            # demo: tested on its own; fetch: needs the network; run, serve and
+            # worker run until stopped (tests/test_run_process.py, test_web_*).
+            continue
         args = [a for a in args if a != "--open"]  # no browser in tests
         result = run_digest(args, env, cwd=tmp_path)
         assert result.exit_code == 0, (args, result.stderr)

@@ -15,9 +15,11 @@ if TYPE_CHECKING:
 
 @app.command("copy-db")
 def copy_db(
-    source: str = typer.Option(..., "--from", help="URL of the database to copy from."),
+    source: str = typer.Option(
+        ..., "--from", metavar="URL", help="URL of the database to copy from."
+    ),
     target: str = typer.Option(
-        ..., "--to", help="URL of an empty database on which `digest init` has run."
+        ..., "--to", metavar="URL", help="URL of an empty database on which `digest init` has run."
     ),
 ) -> None:
     """Copy every table from one database into another, e.g. from SQLite to

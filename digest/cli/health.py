@@ -10,7 +10,10 @@ from digest.cli.common import UserError, app, console, runtime
 @app.command()
 def health(
     url: str = typer.Option(
-        None, "--url", help="Also require this URL to answer without an error (the web app)."
+        None,
+        "--url",
+        metavar="URL",
+        help="Also require this URL to answer without an error (the web app).",
     ),
 ) -> None:
     """Exit 0 when the database answers at the current schema (and --url answers
