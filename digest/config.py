@@ -51,10 +51,12 @@ ENV_VARS = {
     "DIGEST_MISFIRE_GRACE_HOURS": "misfire_grace_hours",
     "DIGEST_LOG_LEVEL": "log_level",
     "DIGEST_LOG_FORMAT": "log_format",
+    "DIGEST_METRICS_TOKEN": "metrics_token",
 }
 SECRET_VARS = ("DIGEST_SECRET_KEY", "SENDGRID_API_KEY", "DIGEST_SMTP_URL", "DIGEST_HF_TOKEN")
 # The database URL may carry a password: it may come from a file too, and is never echoed.
 SECRET_VARS += ("DIGEST_DATABASE_URL",)
+SECRET_VARS += ("DIGEST_METRICS_TOKEN",)
 # TOML keys that differ from the setting name.
 TOML_ALIASES = {"from": "sender"}
 
@@ -155,6 +157,8 @@ class Settings(BaseSettings):
     misfire_grace_hours: float = Field(default=6, gt=0, le=24 * 365)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    # Bearer token for GET /metrics; unset: only loopback clients may scrape.
+    metrics_token: SecretStr | None = None
     sources: list[SourceConfig] = Field(default_factory=lambda: list(DEFAULT_SOURCES))
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
 

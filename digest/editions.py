@@ -28,8 +28,9 @@ from digest.periods import (
     period_for_date,
 )
 from digest.ranking import Ranked, RankingIndex, rank_topic
-from digest.selection import FIRST_EDITION_DAYS, POOL_DAYS, candidates, load_pool
+from digest.selection import FIRST_EDITION_DAYS, POOL_DAYS, ByArrival, CandidatePool, load_pool
 from digest.store import editions as edition_store
+from digest.store import history as history_store
 from digest.store.subscribers import Subscriber
 from digest.topics import custom_topic, get_topic, load_catalog
 
@@ -60,6 +61,10 @@ class Planner:
     now: datetime
     _rankings: dict[str, list[Ranked]] = field(default_factory=dict)
     _index: RankingIndex | None = None
+    _candidates: CandidatePool | None = None
+    _interests: dict[tuple, list[Ranked]] = field(default_factory=dict)
+    _arrivals: dict[int, tuple[list[Ranked], ByArrival[Ranked]]] = field(default_factory=dict)
+    _papers: dict[str, Paper] | None = None
 
     @property
     def index(self) -> RankingIndex:
@@ -90,8 +95,11 @@ class Planner:
                 log.warning("subscriber %s: unknown topic %r skipped", subscriber.id, choice.slug)
         interests = custom_topic(prefs)
         if interests is not None:
-            # Personal interests are ranked per subscriber (they are theirs alone).
-            ranked[interests.slug] = rank_topic(interests, self.index, self.now)
+            # Personal interests are ranked once per distinct set of interests.
+            key = (interests.keywords, interests.categories, interests.authors)
+            if key not in self._interests:
+                self._interests[key] = rank_topic(interests, self.index, self.now)
+            ranked[interests.slug] = self._interests[key]
         return ranked
 
     def plan(
@@ -104,8 +112,9 @@ class Planner:
     ) -> Planned:
         """The subscriber's digest for `period` from their candidates."""
         prefs = subscriber.prefs
-        chosen = candidates(
-            self.pool,
+        if self._candidates is None:
+            self._candidates = CandidatePool(self.pool)
+        chosen = self._candidates.candidates(
             frequency=prefs.frequency,
             previous_claim=previous_claim,
             sent=sent,
@@ -113,13 +122,30 @@ class Planner:
         )
         digest = compose_digest(
             prefs,
-            self.rankings_for(subscriber),
+            self._narrowed(self.rankings_for(subscriber), previous_claim),
             chosen,
             period=period,
             edition_date=parse_period(period)[1],
             frequency=prefs.frequency,
         )
         return Planned(subscriber, period, digest, previous_claim=previous_claim)
+
+    def _narrowed(
+        self, rankings: dict[str, list[Ranked]], previous_claim: datetime | None
+    ) -> dict[str, list[Ranked]]:
+        """Each ranking cut to the papers that could be this subscriber's
+        candidates (same digest, far fewer entries to filter)."""
+        if self._papers is None:
+            self._papers = {p.key: p for p in self.pool}
+        out = {}
+        for slug, ranking in rankings.items():
+            # Keyed by identity: the lists are the planner's own cached rankings.
+            if id(ranking) not in self._arrivals:
+                papers = [self._papers.get(r.key) for r in ranking]
+                self._arrivals[id(ranking)] = (ranking, ByArrival(ranking, papers))
+            arrivals = self._arrivals[id(ranking)][1]
+            out[slug] = arrivals.could_be_candidates(previous_claim=previous_claim, now=self.now)
+        return out
 
 
 def due_period(
@@ -183,6 +209,19 @@ def candidates_floor(spans: Sequence[tuple[datetime | None, datetime]]) -> datet
             return end
         end = max(end, claimed_at)
     return end
+
+
+def histories(
+    conn: Connection, subscriber_ids: Collection[int]
+) -> dict[int, tuple[datetime | None, set[str]]]:
+    """`history()` of many subscribers in two queries (per chunk of ids).
+
+    Not used by the send path yet: it reads each previous claim, not the
+    candidates floor `history()` computes after a released claim left a gap
+    (`candidates_floor`). Batch claims must add that before relying on it."""
+    last = history_store.last_claims(conn, subscriber_ids)
+    sent = history_store.sent_keys_by_subscriber(conn, subscriber_ids)
+    return {sid: (last.get(sid), sent[sid]) for sid in subscriber_ids}
 
 
 def rendering_hash(digest: Digest) -> str:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from digest.render_view import TOKEN_PATTERN
 
 # Room kept per personal token in the HTML for the value that replaces it (a URL
 # with a signed token, an escaped name or address).
 TOKEN_RESERVE = 512
+S = TypeVar("S")
 
 
 def budget_size(html: str) -> int:
@@ -32,20 +34,20 @@ class Fit:
 
 
 def fit_html(
-    render_mjml: Callable[[int], str],
+    render: Callable[[int], S],
     total: int,
     budget: int,
-    compile_mjml: Callable[[str], str],
+    compile_mjml: Callable[[S], tuple[str, str]],
 ) -> Fit:
-    """The most papers (of `total`) whose HTML fits `budget`. `render_mjml(k)`
-    gives the MJML showing the first k papers. Tries all papers first (one
+    """The most papers (of `total`) whose HTML fits `budget`. `render(k)` gives
+    what shows the first k papers (the MJML, or a context to assemble it from)
+    and `compile_mjml` turns that into (MJML, HTML). Tries all papers first (one
     compile in the common case); else interpolates on the measured sizes, which
     grow nearly linearly with the paper count, and bisects if that stalls."""
     results: dict[int, tuple[str, str, int]] = {}
 
     def fits(k: int) -> bool:
-        mjml = render_mjml(k)
-        html = compile_mjml(mjml)
+        mjml, html = compile_mjml(render(k))
         results[k] = (mjml, html, budget_size(html))
         return results[k][2] <= budget
 

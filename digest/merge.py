@@ -33,6 +33,7 @@ _LATEST_WINS = (
     "hf_url",
     "code_url",
     "project_url",
+    "thumbnail_url",
     "upvotes",
     "comments",
     "github_stars",

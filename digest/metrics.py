@@ -12,7 +12,10 @@ processes can serve it and all of them agree. What it tells:
   attempt and last success as Unix timestamps, and the last fetch's counts
   (`digest_source_last_fetch_items{outcome="fetched|new|updated|skipped"}`);
 - `digest_last_send_timestamp_seconds`: when the latest edition went out
-  (absent until one has), for "nothing sent for 26 hours" alerts.
+  (absent until one has), for "nothing sent for 26 hours" alerts;
+- `digest_send_rate_messages_per_second`: messages sent in the last
+  `SEND_RATE_WINDOW` seconds, divided by the window (a rate gauge, so it needs
+  no counter kept in process memory).
 """
 
 from __future__ import annotations
@@ -20,18 +23,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection
 
 from digest import __version__
 from digest.store.editions import status_counts
 from digest.store.fetch_state import all_states
-from digest.store.stats import last_sent_at, paper_count, subscriber_counts
+from digest.store.stats import last_sent_at, paper_count, sent_since, subscriber_counts
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 EDITION_STATES = ("pending", "sending", "sent", "failed", "unknown", "empty")
 SUBSCRIBER_STATES = ("pending", "active", "unsubscribed", "suppressed")
 FETCH_OUTCOMES = ("fetched", "new", "updated", "skipped")
+SEND_RATE_WINDOW = 300  # seconds
 
 
 @dataclass
@@ -48,12 +53,14 @@ class Family:
         return self
 
 
-def metrics_text(conn: Connection) -> str:
-    """The exposition text of the database's current state."""
-    return render(read_families(conn))
+def metrics_text(conn: Connection, now: datetime | None = None) -> str:
+    """The exposition text of the database's current state at `now` (default:
+    the current time)."""
+    return render(read_families(conn, now))
 
 
-def read_families(conn: Connection) -> list[Family]:
+def read_families(conn: Connection, now: datetime | None = None) -> list[Family]:
+    now = now or datetime.now(UTC)
     families = [
         Family("digest_build_info", "The running version.").add(1, version=__version__),
         _by_state("digest_editions", "Editions by state.", status_counts(conn), EDITION_STATES),
@@ -73,6 +80,13 @@ def read_families(conn: Connection) -> list[Family]:
     if sent is not None:
         last.add(sent.timestamp())
     families.append(last)
+    recent = sent_since(conn, now - timedelta(seconds=SEND_RATE_WINDOW))
+    families.append(
+        Family(
+            "digest_send_rate_messages_per_second",
+            f"Messages sent in the last {SEND_RATE_WINDOW} seconds, per second.",
+        ).add(recent / SEND_RATE_WINDOW)
+    )
     return families
 
 

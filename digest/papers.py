@@ -47,6 +47,9 @@ class Paper:
     hf_url: str | None = None
     code_url: str | None = None
     project_url: str | None = None
+    # An image of the paper (Hugging Face's thumbnail): https only; web pages
+    # show it, emails never do (no remote images in digests).
+    thumbnail_url: str | None = None
     # Signals.
     upvotes: int | None = None
     comments: int | None = None

@@ -25,11 +25,13 @@ from datetime import date
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 from mjml import mjml2html
 
 from digest.digests import Digest, Message, Recipient, Template
 from digest.excerpt import plural
 from digest.html_budget import fit_html
+from digest.render_fragments import Fragments, render_card
 from digest.render_view import (
     TOKEN_PATTERN,
     SiteInfo,
@@ -139,23 +141,41 @@ class CompiledDigest:
         return self.total - len(self.paper_keys)
 
 
-def compile_digest(digest: Digest, site: SiteInfo) -> CompiledDigest:
+def compile_digest(
+    digest: Digest, site: SiteInfo, fragments: Fragments | None = None
+) -> CompiledDigest:
     """Render `digest` for everybody: subject, text and (format "html") MJML
-    compiled to HTML within `HTML_BUDGET`. One MJML compile in the common case."""
-    sections = section_views(digest.sections, site)
+    compiled to HTML within `HTML_BUDGET`. One MJML compile of the whole digest
+    in the common case; given `fragments` (one send run's, see
+    `digest.render_fragments`), the same result assembled from paper cards and
+    frames compiled once per run."""
+    if fragments is not None:
+        sections = fragments.section_views(digest.sections)
+        cards = {"html": None, "text": fragments.text_card}
+    else:
+        sections = section_views(digest.sections, site)
+        cards = {part: functools.partial(_card, part) for part in ("html", "text")}
     total = sum(len(s["papers"]) for s in sections)
 
     def context(part: str, shown: int) -> dict:
-        return _digest_context(digest, site, sections, total, shown, part)
+        ctx = _digest_context(digest, site, sections, total, shown, part)
+        return {**ctx, "card": cards[part]}
 
     subject = _subject(context("text", total))
     shown, mjml, html_out, compiles = total, None, None, 0
-    if digest.format != "text":
+    if digest.format != "text" and fragments is not None:
+        before = fragments.compiles
+        fit = fit_html(
+            lambda k: {**context("html", k), **subject}, total, HTML_BUDGET, fragments.html
+        )
+        shown, mjml, html_out = fit.shown, fit.mjml, fit.html
+        compiles = fragments.compiles - before
+    elif digest.format != "text":
         fit = fit_html(
             lambda k: _render("digest/body.mjml.j2", "html", {**context("html", k), **subject}),
             total,
             HTML_BUDGET,
-            mjml2html,
+            lambda mjml: (mjml, mjml2html(mjml)),
         )
         shown, mjml, html_out, compiles = fit.shown, fit.mjml, fit.html, fit.compiles
     text = _render("digest/body.txt.j2", "text", context("text", shown))
@@ -163,6 +183,11 @@ def compile_digest(digest: Digest, site: SiteInfo) -> CompiledDigest:
     return CompiledDigest(
         subject["subject"], text, html_out, mjml, site.list_id, keys, total, compiles
     )
+
+
+def _card(part: str, view) -> str:
+    card = render_card(_render, view, part)
+    return Markup(card) if part == "html" else card
 
 
 def compile_empty(
@@ -289,6 +314,7 @@ class CompileCache:
         self.site, self.maxsize = site, maxsize
         self.hits = self.misses = 0
         self._items: OrderedDict[tuple, CompiledDigest] = OrderedDict()
+        self.fragments = Fragments(site, _render)
 
     def get(self, digest: Digest) -> CompiledDigest:
         key = digest.rendering_key()
@@ -302,7 +328,7 @@ class CompileCache:
                 digest.period, digest.edition_date, digest.frequency, self.site, digest.format
             )
         else:
-            compiled = compile_digest(digest, self.site)
+            compiled = compile_digest(digest, self.site, self.fragments)
         self._items[key] = compiled
         if len(self._items) > self.maxsize:
             self._items.popitem(last=False)

@@ -212,7 +212,9 @@ def _plan_and_claim_locked(conn, planner, cache, subscriber, options, report, ru
     previous, sent = history(conn, subscriber.id, now=options.now)
     planned = planner.plan(subscriber, period, previous_claim=previous, sent=sent)
     if options.dry_run:
-        report.counts["would-send"] += 1
+        # Classified as the real run below would: an empty edition sends nothing.
+        empty = planned.empty and not options.send_empty
+        report.counts["empty" if empty else "would-send"] += 1
         report.planned.append(planned)
         return None
     lease = {"now": options.now, "leased_at": options.clock(), "run_id": run.id}

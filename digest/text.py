@@ -69,6 +69,13 @@ def safe_url(url: str | None) -> str | None:
     return url
 
 
+def safe_image_url(url: str | None) -> str | None:
+    """`safe_url`, and https only: pages served over https may load only https
+    images (their CSP says `img-src 'self' https:`)."""
+    url = safe_url(url)
+    return url if url and url[:8].lower() == "https://" else None
+
+
 def author_list(names) -> list[str]:
     out = [one_line(n, MAX_AUTHOR) for n in names]
     return [n for n in out if n][:MAX_AUTHORS]

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from digest.config import ConfigError, Settings
-from digest.db.engine import open_engine, require_current
-from digest.http import Fetcher, user_agent_for
-from digest.mail.base import Mailer
-from digest.render import SiteInfo
-from digest.store.meta import ensure_secret_key
+
+# Imported where used: a command pays only for the parts it needs (cold start).
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from digest.http import Fetcher
+    from digest.mail.base import Mailer
+    from digest.render import SiteInfo
 
 
 @dataclass
@@ -23,6 +25,8 @@ class Runtime:
     @cached_property
     def engine(self) -> Engine:
         """An engine on a database whose schema is current (SchemaError otherwise)."""
+        from digest.db.engine import open_engine, require_current
+
         engine = open_engine(self.settings.database_url)
         require_current(engine)
         return engine
@@ -31,6 +35,8 @@ class Runtime:
     def secret(self) -> str:
         if self.settings.secret_key is not None:
             return self.settings.secret_key.get_secret_value()
+        from digest.store.meta import ensure_secret_key
+
         return ensure_secret_key(self.engine)
 
     @cached_property
@@ -41,10 +47,14 @@ class Runtime:
         return make_mailer(self.settings)
 
     def fetcher(self) -> Fetcher:
+        from digest.http import Fetcher, user_agent_for
+
         return Fetcher(user_agent=user_agent_for(self.settings.contact))
 
 
 def site_info(settings: Settings) -> SiteInfo:
+    from digest.render import SiteInfo
+
     return SiteInfo(
         base_url=settings.base_url,
         sender=settings.sender,

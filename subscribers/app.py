@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from digest.render import templates_dir
 from digest.wiring import Runtime
-from subscribers import account, preferences, public, webhook
+from subscribers import account, metrics, preferences, public, webhook
 from subscribers.pages import error_page
 from subscribers.security import RateLimiter, SecurityHeaders, client_ip
 from subscribers.subscription import Mail
@@ -131,6 +131,7 @@ def routes() -> list:
         Route("/editions/{token}", account.edition),
         Route("/webhooks/sendgrid", webhook.sendgrid_events, methods=["POST"]),
         Route("/healthz", healthz),
+        Route("/metrics", metrics.metrics),
         Mount("/static", StaticFiles(directory=templates_dir() / "web" / "static"), name="static"),
     ]
 

@@ -13,7 +13,7 @@ from digest.excerpt import excerpt, plural, short_authors
 from digest.papers import Paper
 from digest.render import templates_dir
 from digest.render_view import abstract_url
-from digest.text import one_line
+from digest.text import one_line, safe_image_url
 
 PRODUCT = "Trending Papers"
 
@@ -60,6 +60,8 @@ def paper_card(paper: Paper) -> dict:
         "comments": paper.comments or 0,
         "hf_url": paper.hf_url,
         "code_url": paper.code_url,
+        # Checked again here: the column may hold what an older build stored.
+        "thumbnail": safe_image_url(paper.thumbnail_url),
     }
 
 

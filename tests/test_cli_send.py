@@ -67,7 +67,8 @@ def test_it_explains_bad_preview_and_send_arguments(database_url, tmp_path):
         (["preview", "--topic", "nlp", "--format", "pdf"], "--format"),
         (["send", "--date", "yesterday"], "--date: expected a date"),
         (["send", "--only", "nobody@example.org"], "no subscriber"),
-        (["preview", "--topic", "nlp", "--date", "2026-11-19"], "--date works with --email"),
+        (["preview", "--topic", "nlp", "--now"], "--now works with --email"),
+        (["preview", "--topic", "nlp", "--date", "2026-11-31"], "--date: expected a date"),
         (
             ["preview", "--topic", "computer-vision", "-o", str(tmp_path / "no" / "x.html")],
             "--output",

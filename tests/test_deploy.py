@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import jsonschema
@@ -28,8 +29,9 @@ DEPLOY = ROOT / "deploy"
 SCHEMA = Path(__file__).parent / "fixtures" / "compose-spec" / "compose-spec.json"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 # Commands other parts of the project are building; until they land, a check
-# that needs them is skipped, naming them.
-COMING = {"serve", "run", "worker"}
+# that needs them is skipped, naming them. `digest worker` (issue 11: send
+# workers through procrastinate) is the one still to come.
+COMING = {"worker"}
 
 
 def compose() -> dict:
@@ -201,7 +203,8 @@ def test_every_command_the_deploy_kit_runs_exists():
     missing = {args[0] for args in deploy_commands().values()} - known
     assert missing <= COMING, f"unknown commands: {sorted(missing - COMING)}"
     if missing:
-        pytest.skip(f"not in this build yet: {', '.join(sorted(missing))}")
+        waiting = ", ".join(f"`digest {name}`" for name in sorted(missing))
+        pytest.skip(f"waits for {waiting} (issue 11: send workers), not in this build yet")
 
 
 @pytest.fixture(scope="module")
@@ -274,8 +277,6 @@ def test_the_image_entry_points_run_as_plain_commands(installed):
 
 @pytest.mark.slow
 def test_the_image_serves_the_web_app_and_its_healthcheck_passes(installed):
-    if "serve" not in known_commands():
-        pytest.skip("not in this build yet: serve")
     assert run_image(installed, ["init"]).returncode == 0
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -292,6 +293,9 @@ def test_the_image_serves_the_web_app_and_its_healthcheck_passes(installed):
                 break
         assert result.returncode == 0, result.stderr
         assert "web app answered HTTP 200" in result.stdout
+        # A scraper on the same machine reads the metrics without a token.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            assert answer.status == 200 and b"# TYPE digest_editions gauge" in answer.read()
     finally:
         server.terminate()
         server.wait(timeout=30)

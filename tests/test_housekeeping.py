@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, insert, inspect, select
+from sqlalchemy import MetaData, Table, func, insert, inspect, select
 
 from digest.db.engine import alembic_config
 from digest.db.schema import (
@@ -19,13 +19,15 @@ from digest.db.schema import (
 )
 from digest.jobs import run_housekeeping
 from digest.locks import try_lock
+from digest.merge import merge
 from digest.preferences import Preferences
 from digest.store.editions import claim_edition
 from digest.store.fetch_state import record_attempt
+from digest.store.papers import to_row
 from digest.store.scheduler import Holder, record_holder
 from digest.store.subscribers import add_subscriber
 from tests.cli_helpers import run_digest
-from tests.pipeline_helpers import store, vision_paper
+from tests.pipeline_helpers import vision_paper
 from tests.scheduler_helpers import add_active, job_context
 
 NOW = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
@@ -124,7 +126,11 @@ def test_migration_0005_keeps_existing_data(database_url, engine):
         with engine.begin() as conn:
             assert "apscheduler_jobs" not in inspect(conn).get_table_names()
             conn.execute(insert(meta).values(key="secret_key", value="kept"))
-        store(engine, [vision_paper(1, NOW)], NOW)
+            # The papers table as it was before 0005 (later revisions add columns).
+            old_papers = Table("papers", MetaData(), autoload_with=conn)
+            paper = merge(None, vision_paper(1, NOW), NOW)[0]
+            row = {k: v for k, v in to_row(paper).items() if k in old_papers.c}
+            conn.execute(old_papers.insert().values(row))
     finally:
         command.upgrade(config, "head")
     assert count(engine, papers) == 1

@@ -105,7 +105,8 @@ def test_preview_is_exactly_what_send_writes(engine, tmp_path):
     store(engine, [vision_paper(n, DAY1) for n in range(4)], DAY1)
     now = DAY1 + timedelta(hours=8)
     with engine.begin() as conn:
-        planned = plan_for_email(conn, "ada@example.org", now=now, on_date=None, retention_days=365)
+        preview = plan_for_email(conn, "ada@example.org", now=now, on_date=None, retention_days=365)
+    planned = preview.planned
     previewed = build_email(preview_message(planned, SITE, SECRET), SITE.sender)
     send(engine, outbox, now)
     (sent,) = read_outbox(outbox)
@@ -124,7 +125,7 @@ def test_preview_is_exactly_what_send_writes(engine, tmp_path):
             now=now + timedelta(days=1),
             on_date=DAY1.date(),
             retention_days=365,
-        )
+        ).planned
     assert {p.key for p in again.digest.papers} == paper_keys_in(sent)
     as_sent = build_email(preview_message(again, SITE, SECRET), SITE.sender)
     assert body_text(as_sent) == body_text(sent)

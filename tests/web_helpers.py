@@ -70,7 +70,9 @@ def sign(private: ec.EllipticCurvePrivateKey, body: bytes, timestamp: str) -> st
     return base64.b64encode(signature).decode()
 
 
-def make_web(database_url: str, tmp_path: Path, *, form_rate=(1000, 60.0)) -> WebApp:
+def make_web(
+    database_url: str, tmp_path: Path, *, form_rate=(1000, 60.0), **settings_extra
+) -> WebApp:
     private, public = make_signer()
     outbox = tmp_path / "outbox"
     settings = Settings(
@@ -80,6 +82,7 @@ def make_web(database_url: str, tmp_path: Path, *, form_rate=(1000, 60.0)) -> We
         secret_key=SECRET,
         sendgrid_webhook_key=public,
         sender="Trending Papers <digest@example.org>",
+        **settings_extra,
     )
     runtime = Runtime(settings)
     clock = Clock()

@@ -1,4 +1,9 @@
-"""Shared CLI plumbing: the Typer app, global options, clean failures."""
+"""Shared CLI plumbing: the Typer app, global options, clean failures.
+
+Importing this module (and every `digest.cli` command module) must stay cheap:
+`digest --help` loads them all. Anything heavy (SQLAlchemy, the config's
+pydantic models, rendering) is imported inside the command that uses it.
+"""
 
 from __future__ import annotations
 
@@ -6,47 +11,110 @@ import contextlib
 import logging
 import sys
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup
 
-from digest.config import ConfigError, load_settings
-from digest.db.engine import SchemaError
-from digest.logs import JsonFormatter
-from digest.wiring import Runtime
+import digest
+from digest.cli.output import console, err_console
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from digest.wiring import Runtime
+
+__all__ = ["UserError", "app", "console", "err_console", "fail_cleanly", "runtime"]
 
 
 class UserError(Exception):
     """A problem the user can fix; printed as one line."""
 
 
-# Exceptions whose message is already a readable line for the user.
-USER_ERRORS: tuple[type[Exception], ...] = (UserError, ConfigError, SchemaError)
+# Exceptions whose message is already a readable line for the user, named as
+# "module:Class" so that checking for them imports nothing: an exception of a
+# class whose module was never imported cannot have been raised.
+USER_ERRORS: list[str] = [
+    "digest.config:ConfigError",
+    "digest.db.engine:SchemaError",
+    "digest.previews:PreviewError",
+    "digest.topics:UnknownTopicError",
+    "digest.subscriber_input:InputError",
+    "digest.mail.base:AuthError",
+    "digest.copy_db:CopyError",
+]
 
 
-def register_user_error(exc_type: type[Exception]) -> None:
-    global USER_ERRORS
-    USER_ERRORS = (*USER_ERRORS, exc_type)
+def register_user_error(exc_type: type[Exception] | str) -> None:
+    """Treat `exc_type` (a class, or "module:Class") as a readable one-line error."""
+    name = exc_type if isinstance(exc_type, str) else f"{exc_type.__module__}:{exc_type.__name__}"
+    if name not in USER_ERRORS:
+        USER_ERRORS.append(name)
+
+
+def is_user_error(exc: BaseException) -> bool:
+    if isinstance(exc, UserError):
+        return True
+    for name in USER_ERRORS:
+        module, _, cls = name.partition(":")
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(exc, getattr(loaded, cls, ())):
+            return True
+    return False
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for a file-system failure: what, where, and what to do."""
+    reason = exc.strerror or type(exc).__name__
+    where = f" {exc.filename}" if exc.filename else ""
+    line = f"cannot write or read{where}: {reason}"
+    if isinstance(exc, PermissionError) or exc.errno in (13, 30):  # EACCES, EROFS
+        line += " (run it in a folder you can write to, or change the path in the config)"
+    return line
 
 
 @contextlib.contextmanager
 def fail_cleanly():
-    """Turn a user-fixable error into one line on stderr and exit status 1."""
+    """Turn a user-fixable error or a file-system failure into one line on
+    stderr and exit status 1; a closed pipe (`digest ... | head`) ends quietly."""
     try:
         yield
-    except USER_ERRORS as exc:
-        err_console.print(f"digest: error: {exc}", markup=False, soft_wrap=True)
+    except BrokenPipeError:
+        sys.stderr.close()  # nothing more can be said; avoid a second error at exit
+        sys.exit(141)
+    except Exception as exc:
+        if is_user_error(exc):
+            line = str(exc)
+        elif isinstance(exc, OSError):
+            line = describe_os_error(exc)
+        elif _is_database_trouble(exc):
+            # Environmental (read-only file, disk full, connection lost): say it in a line.
+            orig = getattr(exc, "orig", None) or exc
+            first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+            line = f"the database refused the operation: {first}"
+        else:
+            raise
+        err_console.print(f"digest: error: {line}", markup=False, soft_wrap=True)
         sys.exit(1)
 
 
+def _is_database_trouble(exc: BaseException) -> bool:
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.OperationalError)
+
+
 class DigestGroup(TyperGroup):
+    """The command groups: clean failures, and help without Python types."""
+
     def invoke(self, ctx):
         with fail_cleanly():
             return super().invoke(ctx)
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        for param in getattr(command, "params", ()):
+            if isinstance(param, TyperArgument) and param.metavar:
+                # Typer shows "EMAIL <str>"; the metavar already says what to give.
+                param.display_type_rich = lambda ctx: None
+        return command
 
 
 app = typer.Typer(
@@ -58,6 +126,7 @@ app = typer.Typer(
     add_completion=False,
     # Plain click output: usage errors stay short lines, not boxed panels.
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["--help", "-h"]},
 )
 
 
@@ -68,16 +137,32 @@ class State:
 state = State()
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"digest {digest.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _global_options(
     config: str = typer.Option(
-        None, "--config", "-c", help="TOML config file (default: $DIGEST_CONFIG or ./digest.toml)."
+        None,
+        "--config",
+        "-c",
+        metavar="PATH",
+        help="TOML config file (default: $DIGEST_CONFIG, else ./digest.toml when present).",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
     state.config_path = config
 
 
 def runtime() -> Runtime:
+    from digest.config import load_settings
+    from digest.wiring import Runtime
+
     settings = load_settings(state.config_path)
     configure_logging(settings.log_level, settings.log_format)
     return Runtime(settings)
@@ -86,6 +171,8 @@ def runtime() -> Runtime:
 def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
+        from digest.logs import JsonFormatter
+
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
-from digest.cli.common import app, console, err_console, register_user_error
-from digest.copy_db import CopyError, copy_database
-from digest.db.engine import SchemaError, open_engine
+from digest.cli.common import app, console, err_console
 
-register_user_error(CopyError)
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 @app.command("copy-db")
 def copy_db(
-    source: str = typer.Option(..., "--from", help="URL of the database to copy from."),
+    source: str = typer.Option(
+        ..., "--from", metavar="URL", help="URL of the database to copy from."
+    ),
     target: str = typer.Option(
-        ..., "--to", help="URL of an empty database on which `digest init` has run."
+        ..., "--to", metavar="URL", help="URL of an empty database on which `digest init` has run."
     ),
 ) -> None:
     """Copy every table from one database into another, e.g. from SQLite to
@@ -29,6 +29,8 @@ def copy_db(
 
     Example: digest copy-db --from sqlite:///digest.db --to postgresql://digest@db/digest
     """
+    from digest.copy_db import copy_database
+
     src, dst = _open(source, "--from"), _open(target, "--to")
     try:
         report = copy_database(src, dst)
@@ -47,6 +49,11 @@ def copy_db(
 
 
 def _open(url: str, side: str) -> Engine:
+    from sqlalchemy.engine import make_url
+
+    from digest.copy_db import CopyError
+    from digest.db.engine import SchemaError, open_engine
+
     try:
         parsed = make_url(url)
     except Exception:  # noqa: BLE001 - any parse failure is a bad URL; never echo it

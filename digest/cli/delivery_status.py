@@ -12,11 +12,11 @@ SHOWN = 20  # problem lines per state; `digest status --json` lists every one
 def print_delivery(delivery: dict) -> None:
     last = delivery["last_send"]
     if last is None:
-        console.print("Last send: never", markup=False)
+        console.print("Last send run: never", markup=False)
     else:
         ended = f"ended {last['ended_at']} ({last['outcome']})" if last["ended_at"] else "running"
         console.print(
-            f"Last send: run {last['id']} on {last['host']} (pid {last['pid']}), "
+            f"Last send run: {last['id']} on {last['host']} (pid {last['pid']}), "
             f"started {last['started_at']}, {ended}; last message sent at "
             f"{delivery['last_sent_at'] or 'never'}",
             markup=False,

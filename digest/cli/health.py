@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import httpx
 import typer
 
 from digest.cli.common import UserError, app, console, runtime
-from digest.db.engine import current_revision
 
 
 @app.command()
 def health(
     url: str = typer.Option(
-        None, "--url", help="Also require this URL to answer without an error (the web app)."
+        None,
+        "--url",
+        metavar="URL",
+        help="Also require this URL to answer without an error (the web app).",
     ),
 ) -> None:
     """Exit 0 when the database answers at the current schema (and --url answers
@@ -21,6 +22,10 @@ def health(
 
     Example: digest health --url http://127.0.0.1:8000/
     """
+    import httpx
+
+    from digest.db.engine import current_revision
+
     engine = runtime().engine  # opens the database and checks its schema
     try:
         line = f"ok: database at schema {current_revision(engine)}"

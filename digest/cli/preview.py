@@ -3,73 +3,87 @@
 from __future__ import annotations
 
 import sys
-import tempfile
-import webbrowser
 from pathlib import Path
 
 import typer
 
-from digest.cli.common import (
-    UserError,
-    app,
-    err_console,
-    parse_date,
-    register_user_error,
-    runtime,
-    utcnow,
-)
-from digest.mail.message import build_email, email_bytes
-from digest.previews import PreviewError, plan_for_email, plan_for_topics, preview_message
-from digest.render import mjml_source
-from digest.subscriber_input import normalize_email
-from digest.topics import UnknownTopicError, get_topic
-
-register_user_error(PreviewError)
-register_user_error(UnknownTopicError)
+from digest.cli.common import UserError, app, err_console, parse_date, runtime, utcnow
 
 FORMATS = ("html", "text", "eml", "mjml")
+SUFFIXES = {"html": ".html", "text": ".txt", "eml": ".eml", "mjml": ".mjml"}
 
 
-@app.command()
+@app.command(short_help="What `send` would send, recording nothing.")
 def preview(
-    email: str = typer.Option(None, help="Preview this subscriber's next edition."),
-    topic: list[str] = typer.Option(
-        None, "--topic", help="Preview for a new subscriber to these topics."
+    email: str = typer.Option(
+        None, metavar="EMAIL", help="Preview the edition `send` would send this subscriber."
     ),
-    date: str = typer.Option(None, help="With --email: the edition of this (already sent) period."),
-    fmt: str = typer.Option("html", "--format", help="html, text, eml or mjml."),
+    topic: list[str] = typer.Option(
+        None, "--topic", metavar="SLUG", help="Preview for a new subscriber to these topics."
+    ),
+    date: str = typer.Option(
+        None,
+        metavar="YYYY-MM-DD",
+        help="With --email: that day's edition (as sent, if it was). With --topic: what a "
+        "new subscriber would have got that day.",
+    ),
+    now: bool = typer.Option(
+        False, "--now", help="With --email: what `send --now` would send (hour taken as reached)."
+    ),
+    fmt: str = typer.Option(
+        "html", "--format", metavar="html|text|eml|mjml", help="Output format.", show_default=True
+    ),
     output: Path = typer.Option(
-        None, "--output", "-o", help="Write to this file instead of stdout."
+        None, "--output", "-o", metavar="FILE", help="Write to this file instead of stdout."
     ),
     open_: bool = typer.Option(False, "--open", help="Open the result in a browser."),
 ) -> None:
-    """Show exactly what would be sent, without sending or recording anything.
+    """Show exactly what `send` would send, without sending or recording
+    anything. Notes (nothing due yet, already sent) go to stderr.
 
     Example: digest preview --topic computer-vision --topic robotics --format text
     """
     if bool(email) == bool(topic):
         raise UserError("give either --email or --topic")
-    if date and not email:
-        raise UserError("--date works with --email (an edition already sent to them)")
+    if now and not email:
+        raise UserError("--now works with --email")
     if fmt not in FORMATS:
         raise UserError(f"--format: must be one of {', '.join(FORMATS)}")
+    on_date = parse_date(date)
+    from digest.previews import plan_for_email, plan_for_topics, preview_message
+
     rt = runtime()
-    now = utcnow()
     with rt.engine.begin() as conn:
         if email:
-            planned = plan_for_email(
+            from digest.cli.lookup import find_subscriber
+
+            subscriber, address = find_subscriber(conn, email)
+            shown = plan_for_email(
                 conn,
-                normalize_email(email),
-                now=now,
-                on_date=parse_date(date),
+                subscriber.email if subscriber else address,
+                now=utcnow(),
+                on_date=on_date,
                 retention_days=rt.settings.retention_days,
+                force_hour=now,
             )
+            planned, note = shown.planned, shown.note
         else:
+            from digest.topics import get_topic
+
             for slug in topic:
                 get_topic(slug)
-            planned = plan_for_topics(
-                conn, topic, now=now, retention_days=rt.settings.retention_days
+            planned, note = (
+                plan_for_topics(
+                    conn,
+                    topic,
+                    now=utcnow(),
+                    on_date=on_date,
+                    retention_days=rt.settings.retention_days,
+                ),
+                None,
             )
+    if note:
+        err_console.print(note, markup=False)
     if planned.empty and not rt.settings.send_empty:
         err_console.print(
             f"Nothing new for {planned.period}: `send` would send nothing "
@@ -79,11 +93,17 @@ def preview(
         return
     message = preview_message(planned, rt.site, rt.secret)
     data = _formatted(message, fmt, planned, rt)
+    _write(data, output, open_, fmt)
+
+
+def _write(data: bytes, output: Path | None, open_: bool, fmt: str) -> None:
     if output is None and open_:
-        suffix = {"html": ".html", "text": ".txt", "eml": ".eml", "mjml": ".mjml"}[fmt]
-        output = Path(tempfile.mkstemp(prefix="digest-preview-", suffix=suffix)[1])
+        import tempfile
+
+        output = Path(tempfile.mkstemp(prefix="digest-preview-", suffix=SUFFIXES[fmt])[1])
     if output is None:
         sys.stdout.buffer.write(data)
+        sys.stdout.flush()
         return
     try:
         output.write_bytes(data)
@@ -91,6 +111,8 @@ def preview(
         raise UserError(f"--output: cannot write {output}: {exc.strerror or exc}") from None
     err_console.print(f"Wrote {output}", markup=False)
     if open_:
+        import webbrowser
+
         webbrowser.open(output.resolve().as_uri())
 
 
@@ -103,8 +125,11 @@ def _formatted(message, fmt: str, planned, rt) -> bytes:
         return message.text.encode("utf-8")
     if fmt == "mjml":
         from digest.delivery import recipient_for
+        from digest.render import mjml_source
 
         return mjml_source(
             planned.digest, rt.site, recipient_for(planned, rt.site, rt.secret)
         ).encode("utf-8")
+    from digest.mail.message import build_email, email_bytes
+
     return email_bytes(build_email(message, rt.settings.sender))

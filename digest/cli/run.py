@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
-from sqlalchemy import Engine
 
 from digest.cli.common import app, console, runtime
-from digest.locks import is_held
-from digest.runner import LOCK_NAME, run_scheduler
-from digest.store.scheduler import next_runs, read_holder
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 @app.command()
@@ -20,25 +21,39 @@ def run() -> None:
 
     Example: digest --config digest.toml run
     """
+    from digest.runner import run_scheduler
+
     raise typer.Exit(run_scheduler(runtime()))
 
 
-def print_scheduler_status(engine: Engine) -> None:
-    """Who holds the scheduler lock, and each job's next run."""
+def scheduler_status(engine: Engine) -> dict:
+    """Who holds the scheduler lock (and whether it is alive), and each job's
+    next run, as plain data."""
+    from digest.locks import is_held
+    from digest.runner import LOCK_NAME
+    from digest.store.scheduler import next_runs, read_holder
+
     with engine.begin() as conn:
         holder = read_holder(conn)
         jobs = next_runs(conn)
-    if is_held(engine, LOCK_NAME):
-        who = holder.label() if holder else "a process that has not recorded itself yet"
+    return {
+        "running": is_held(engine, LOCK_NAME),
+        "holder": holder.label() if holder else None,
+        "jobs": {job_id: when for job_id, when in jobs},
+    }
+
+
+def print_scheduler_status(status: dict) -> None:
+    holder = status["holder"]
+    if status["running"]:
+        who = holder or "a process that has not recorded itself yet"
         console.print(f"Scheduler: running ({who})", markup=False, emoji=False)
     elif holder is not None:
-        console.print(
-            f"Scheduler: not running (last: {holder.label()}, gone)", markup=False, emoji=False
-        )
+        console.print(f"Scheduler: not running (last: {holder}, gone)", markup=False, emoji=False)
     else:
         console.print(
             "Scheduler: not running (start it with `digest run`)", markup=False, emoji=False
         )
-    for job_id, when in jobs:
+    for job_id, when in status["jobs"].items():
         shown = f"{when:%Y-%m-%d %H:%M} UTC" if when else "paused"
         console.print(f"  {job_id}: next run {shown}", markup=False, emoji=False)

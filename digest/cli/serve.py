@@ -10,11 +10,12 @@ from digest.cli.common import app, runtime
 
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8000, help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", metavar="HOST", help="Address to listen on."),
+    port: int = typer.Option(8000, metavar="PORT", help="Port to listen on."),
     forwarded_allow_ips: str = typer.Option(
         "127.0.0.1",
         "--forwarded-allow-ips",
+        metavar="IPS",
         help="Proxies whose X-Forwarded-For/-Proto headers are trusted (comma-separated).",
     ),
 ) -> None:
@@ -36,5 +37,10 @@ def serve(
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips,
         log_level=rt.settings.log_level.lower(),
+        # Leave logging as `runtime()` set it up: uvicorn's own lines then go
+        # through the app's handler (JSON with the run id under
+        # DIGEST_LOG_FORMAT=json) instead of uvicorn's default formatters.
+        log_config=None,
+        # Request lines would carry the tokens in confirm/unsubscribe URLs.
         access_log=False,
     )

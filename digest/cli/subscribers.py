@@ -3,89 +3,55 @@
 from __future__ import annotations
 
 import io
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from digest.cli.common import (
+    DigestGroup,
     UserError,
     app,
     console,
     err_console,
-    register_user_error,
     runtime,
     utcnow,
 )
-from digest.preferences import WEEKDAYS, Preferences
-from digest.store.subscribers import (
-    SubscriberExists,
-    add_subscriber,
-    get_subscriber,
-    is_suppressed,
-    list_subscribers,
-    remove_subscriber,
-    update_subscriber,
+from digest.cli.output import print_json, print_table
+from digest.cli.subscriber_options import (
+    Authors,
+    Categories,
+    CrossLists,
+    Email,
+    Format,
+    Frequency,
+    Hour,
+    Keywords,
+    MaxPapers,
+    MinUpvotes,
+    Mute,
+    Timezone,
+    Topics,
+    Weekday,
+    preference_options,
 )
-from digest.subscriber_csv import decode_csv, read_csv, write_csv
-from digest.subscriber_input import (
-    InputError,
-    apply_options,
-    check_has_interests,
-    normalize_email,
-)
+from digest.preferences import WEEKDAYS
 from digest.topics import load_catalog
 
-register_user_error(InputError)
+# The store, address validation and CSV modules are imported inside the
+# commands: `digest --help` must not pay for SQLAlchemy or email_validator.
 
-subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
+subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True, cls=DigestGroup)
 app.add_typer(subscribers_app, name="subscribers")
 
 SUPPRESSED = (
     "this address unsubscribed or bounced before; it can come back only through a new "
     "double opt-in (not with --confirmed)"
 )
+
+
 # The preference options shared by `add` and `set` (and named like the CSV columns).
-Email = Annotated[str, typer.Argument(help="The subscriber's address.")]
-Topics = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--topic",
-        help="Topic slug, optionally SLUG:MAX[:MIN_UPVOTES] (repeatable; see `digest topics "
-        "list`). `set` replaces the topics.",
-    ),
-]
-Keywords = Annotated[
-    str | None, typer.Option(help='Keywords and phrases, e.g. "diffusion; scaling laws".')
-]
-Categories = Annotated[str | None, typer.Option(help='arXiv categories, e.g. "cs.CV; cs.RO".')]
-Authors = Annotated[str | None, typer.Option(help='Author names, e.g. "A. Name; B. Name".')]
-Mute = Annotated[str | None, typer.Option(help='Keywords that exclude a paper; "" clears a list.')]
-Frequency = Annotated[str | None, typer.Option(help="daily or weekly.")]
-Weekday = Annotated[str | None, typer.Option(help="Weekly delivery day: mon..sun.")]
-Timezone = Annotated[str | None, typer.Option(help="IANA timezone, e.g. Europe/Berlin.")]
-Hour = Annotated[int | None, typer.Option(help="Local delivery hour, 0-23.")]
-MaxPapers = Annotated[int | None, typer.Option(help="At most this many papers per digest.")]
-Format = Annotated[str | None, typer.Option("--format", help="html or text.")]
-CrossLists = Annotated[
-    bool | None,
-    typer.Option("--cross-lists/--no-cross-lists", help="Include cross-listed papers."),
-]
-MinUpvotes = Annotated[int | None, typer.Option(help="Only papers with this many upvotes or more.")]
-
-
-def _options(values: dict) -> dict:
-    """The preference options a command was given, keyed as `apply_options` wants."""
-    renamed = {"topic": "topics", "fmt": "format"}
-    skip = ("email", "confirmed")
-    options = {renamed.get(k, k): v for k, v in values.items() if k not in skip}
-    options["topics"] = list(options["topics"]) if options["topics"] else None
-    return options
-
-
 @subscribers_app.command("add")
 def add(
     email: Email,
@@ -111,7 +77,11 @@ def add(
     Example: digest subscribers add ada@example.org --topic nlp:5:10 --topic robotics
     --timezone Europe/Berlin --hour 7 --confirmed
     """
-    options = _options(locals())
+    options = preference_options(locals())  # first: locals() must hold only the parameters
+    from digest.preferences import Preferences
+    from digest.store.subscribers import SubscriberExists, add_subscriber
+    from digest.subscriber_input import apply_options, check_has_interests, normalize_email
+
     address = normalize_email(email)
     prefs = apply_options(Preferences(), options, load_catalog())
     check_has_interests(prefs)
@@ -166,7 +136,10 @@ def set_(
 
     Example: digest subscribers set ada@example.org --frequency weekly --weekday fri
     """
-    options = _options(locals())
+    options = preference_options(locals())  # first: locals() must hold only the parameters
+    from digest.store.subscribers import get_subscriber, update_subscriber
+    from digest.subscriber_input import apply_options, check_has_interests, normalize_email
+
     address = normalize_email(email)
     rt = runtime()
     with rt.engine.begin() as conn:
@@ -184,28 +157,27 @@ def set_(
 
 @subscribers_app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List subscribers with their status (pending, active, unsubscribed, suppressed).
+    """List subscribers with their status (pending, active, unsubscribed,
+    suppressed); addresses in full, piped: tab-separated.
 
     Example: digest subscribers list --json
     """
+    from digest.store.subscribers import list_subscribers
+
     rt = runtime()
     with rt.engine.begin() as conn:
         subs = list_subscribers(conn)
     if as_json:
-        typer.echo(json.dumps([_as_json(s) for s in subs], indent=2))
+        print_json([_as_json(s) for s in subs])
         return
-    table = Table()
-    for column in ("id", "email", "status", "topics", "schedule", "format"):
-        table.add_column(column)
+    rows = []
     for s in subs:
         p = s.prefs
         when = f"{p.frequency} {p.hour:02d}:00 {p.timezone}"
         if p.frequency == "weekly":
             when = f"weekly {WEEKDAYS[p.weekday]} {p.hour:02d}:00 {p.timezone}"
-        table.add_row(
-            str(s.id), s.email, s.status, ", ".join(t.spec() for t in p.topics), when, p.format
-        )
-    console.print(table)
+        rows.append((s.id, s.email, s.status, [t.spec() for t in p.topics], when, p.format))
+    print_table(("id", "email", "status", "topics", "schedule", "format"), rows, whole=(0, 1, 2))
 
 
 def _as_json(s) -> dict:
@@ -234,7 +206,7 @@ def _as_json(s) -> dict:
 
 @subscribers_app.command("remove")
 def remove(
-    email: str = typer.Argument(..., help="The address to erase."),
+    email: str = typer.Argument(..., metavar="EMAIL", help="The address to erase."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Erase a subscriber and their sent log; only a hashed suppression entry is
@@ -243,6 +215,9 @@ def remove(
 
     Example: digest subscribers remove ada@example.org --yes
     """
+    from digest.store.subscribers import get_subscriber, remove_subscriber
+    from digest.subscriber_input import normalize_email
+
     address = normalize_email(email)
     rt = runtime()
     with rt.engine.begin() as conn:
@@ -265,7 +240,9 @@ def remove(
 
 @subscribers_app.command("import")
 def import_(
-    file: Path = typer.Argument(..., help="CSV file with a header row; `email` required."),
+    file: Path = typer.Argument(
+        ..., metavar="FILE.csv", help="CSV file with a header row; `email` required."
+    ),
 ) -> None:
     """Import subscribers from CSV (columns named like the options). Existing
     addresses are updated; bad rows are reported with their line number.
@@ -275,6 +252,10 @@ def import_(
 
     Example: digest subscribers import people.csv
     """
+    from digest.store.subscribers import SubscriberExists
+    from digest.subscriber_csv import decode_csv, read_csv
+    from digest.subscriber_input import InputError
+
     try:
         data = file.read_bytes()
     except OSError as exc:
@@ -309,6 +290,9 @@ def _import_row(conn, row, catalog, now) -> str:
     """Add or update one imported subscriber; "added", "updated" or "unchanged"
     (nothing written). An existing subscriber keeps every setting the file has
     no column for."""
+    from digest.store.subscribers import add_subscriber, get_subscriber, update_subscriber
+    from digest.subscriber_input import apply_options, check_has_interests
+
     existing = get_subscriber(conn, row.email)
     if row.confirmed:
         _check_may_activate(conn, row.email, existing, "confirmed=true")
@@ -329,6 +313,9 @@ def _import_row(conn, row, catalog, now) -> str:
 
 def _check_may_activate(conn, address: str, existing, option: str) -> None:
     """People who unsubscribed or bounced come back only through double opt-in."""
+    from digest.store.subscribers import is_suppressed
+    from digest.subscriber_input import InputError
+
     left = existing is not None and existing.status in ("unsubscribed", "suppressed")
     if left or is_suppressed(conn, address):
         raise InputError(SUPPRESSED.replace("--confirmed", option))
@@ -336,12 +323,17 @@ def _check_may_activate(conn, address: str, existing, option: str) -> None:
 
 @subscribers_app.command("export")
 def export(
-    output: Path = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
+    output: Path = typer.Option(
+        None, "--output", "-o", metavar="FILE", help="File to write (default: stdout)."
+    ),
 ) -> None:
     """Export subscribers as CSV with the columns `import` reads.
 
     Example: digest subscribers export -o people.csv
     """
+    from digest.store.subscribers import list_subscribers
+    from digest.subscriber_csv import write_csv
+
     rt = runtime()
     with rt.engine.begin() as conn:
         subs = list_subscribers(conn)

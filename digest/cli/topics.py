@@ -2,43 +2,41 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
-from rich.table import Table
 
-from digest.cli.common import app, console
-from digest.topics import load_catalog
+from digest.cli.common import DigestGroup, app
+from digest.cli.output import print_json, print_table
 
-topics_app = typer.Typer(help="The built-in topic catalog.", no_args_is_help=True)
+topics_app = typer.Typer(help="The built-in topic catalog.", no_args_is_help=True, cls=DigestGroup)
 app.add_typer(topics_app, name="topics")
 
 
 @topics_app.command("list")
 def list_topics(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List the topics subscribers can choose.
+    """List the topics subscribers can choose (slugs in full; piped: tab-separated).
 
     Example: digest topics list --json
     """
+    from digest.topics import load_catalog
+
     catalog = load_catalog()
     if as_json:
-        data = [
-            {
-                "slug": t.slug,
-                "name": t.name,
-                "description": t.description,
-                "categories": list(t.categories),
-                "related_categories": list(t.related_categories),
-                "keywords": list(t.keywords),
-                "related": list(t.related),
-            }
-            for t in catalog.values()
-        ]
-        typer.echo(json.dumps(data, indent=2))
+        print_json(
+            [
+                {
+                    "slug": t.slug,
+                    "name": t.name,
+                    "description": t.description,
+                    "categories": list(t.categories),
+                    "related_categories": list(t.related_categories),
+                    "keywords": list(t.keywords),
+                    "related": list(t.related),
+                }
+                for t in catalog.values()
+            ]
+        )
         return
-    table = Table()
-    for column in ("slug", "name", "categories", "description"):
-        table.add_column(column)
-    for t in catalog.values():
-        table.add_row(t.slug, t.name, ", ".join(t.categories), t.description)
-    console.print(table)
+    print_table(
+        ("slug", "name", "categories", "description"),
+        [(t.slug, t.name, ", ".join(t.categories), t.description) for t in catalog.values()],
+    )

@@ -4,25 +4,33 @@
 keys on, WAL, a busy timeout). `upgrade(engine)` runs Alembic to head;
 `require_current(engine)` refuses with a clear message when the schema is behind,
 so only `digest init` ever changes the schema.
+
+Every command checks the schema, so that check is cheap: it reads
+`alembic_version` with plain SQL and finds the head revision by reading the
+revision files' `revision`/`down_revision` lines. Alembic itself is imported
+only to migrate (or when the revision graph is not a single line).
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from digest.locks import lock_key
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version"
 
 
 class SchemaError(Exception):
@@ -69,18 +77,49 @@ def _sqlite_begin(conn) -> None:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
     return config
 
 
+_REVISION = re.compile(r"^revision\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", re.M)
+_DOWN = re.compile(r"^down_revision\s*(?::[^=]*)?=\s*(.+)$", re.M)
+
+
+@lru_cache(maxsize=1)
 def head_revision() -> str:
+    """The newest revision: the one no other revision names as its parent."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        revision, down = _REVISION.search(source), _DOWN.search(source)
+        if revision is None or down is None:
+            return _alembic_head()
+        revisions.add(revision[1])
+        parents.update(re.findall(r"['\"]([^'\"]+)['\"]", down[1]))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else _alembic_head()
+
+
+def _alembic_head() -> str:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config(None)).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The revision recorded in the database; None when it has no schema yet."""
     with engine.connect() as conn:
+        if not conn.dialect.has_table(conn, VERSION_TABLE):
+            return None
+        rows = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+        if len(rows) <= 1:
+            return rows[0] if rows else None
+        from alembic.runtime.migration import MigrationContext
+
         return MigrationContext.configure(conn).get_current_revision()
 
 
@@ -89,6 +128,8 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     Runs at once are serialised on PostgreSQL: a second waits, then finds the
     schema at head and does nothing. (On SQLite BEGIN IMMEDIATE does that.)"""
     _current_or_raise(engine)  # reachable, or one clear line
+    from alembic import command
+
     with _migration_lock(engine):
         before = _current_or_raise(engine)
         command.upgrade(alembic_config(engine), "head")

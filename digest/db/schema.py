@@ -87,6 +87,7 @@ papers = Table(
     Column("hf_url", Text),
     Column("code_url", Text),
     Column("project_url", Text),
+    Column("thumbnail_url", Text),
     Column("upvotes", Integer),
     Column("comments", Integer),
     Column("github_stars", Integer),

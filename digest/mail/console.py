@@ -1,14 +1,37 @@
-"""Prints each message to a stream (stdout by default): for trying things out."""
+"""Prints each message to a stream (stdout by default), for trying things out.
+
+What a person wants to read: the headers that matter, then the plain-text part
+decoded (not the quoted-printable bytes a mail server would get), and the size
+of the HTML part (use `digest preview --format html` to see it).
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
 from digest.digests import Message
 from digest.mail.base import Outcome, one_call_each
 from digest.mail.message import build_email
+
+SHOWN_HEADERS = ("From", "To", "Subject", "Date", "Message-ID", "List-Unsubscribe")
+RULE = "=" * 72
+
+
+def readable(email: EmailMessage) -> str:
+    """Headers and decoded text of one message."""
+    lines = [f"{name}: {email[name]}" for name in SHOWN_HEADERS if email[name] is not None]
+    lines.append("")
+    text = email.get_body(("plain",))
+    if text is not None:
+        lines.append(text.get_content().rstrip("\n"))
+    html = email.get_body(("html",))
+    if html is not None:
+        size = len(html.get_content().encode("utf-8"))
+        lines += ["", f"[text/html part: {size:,} bytes, not shown]"]
+    return "\n".join(lines)
 
 
 class ConsoleMailer:
@@ -24,8 +47,8 @@ class ConsoleMailer:
         outcomes = []
         for message in batch:
             email = build_email(message, self.sender, date=datetime.now(UTC))
-            self.stream.write(email.as_string())
-            self.stream.write("\n" + "=" * 72 + "\n")
+            self.stream.write(readable(email))
+            self.stream.write(f"\n{RULE}\n")
             outcomes.append(Outcome("sent", message_id=email["Message-ID"]))
         self.stream.flush()
         return outcomes

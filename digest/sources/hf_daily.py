@@ -1,7 +1,8 @@
 """Hugging Face daily papers (GET /api/daily_papers?date=YYYY-MM-DD&limit=N&p=PAGE).
 
 The list is JSON; every item is an arXiv paper (`paper.id` is its base id) with
-community signals: upvotes, comments, a GitHub repository and its stars. A
+community signals: upvotes, comments, a GitHub repository and its stars, and a
+thumbnail image (top-level `thumbnail`, kept only when it is a clean https URL). A
 paper's `trending_at` is its `submittedOnDailyAt`, else the list's date; its
 `available_at` is left to merge (arXiv's announcement wins when seen).
 """
@@ -33,6 +34,7 @@ from digest.text import (
     MAX_TITLE,
     author_list,
     one_line,
+    safe_image_url,
     safe_url,
 )
 
@@ -93,6 +95,7 @@ def _paper(item: Any, source: str, listed: datetime) -> Paper:
         hf_url=HF_PAPERS + base,
         code_url=safe_url(_str(paper.get("githubRepo"))),
         project_url=safe_url(_str(paper.get("projectPage"))),
+        thumbnail_url=safe_image_url(_str(item.get("thumbnail"))),
         upvotes=_count(paper, "upvotes", base),
         comments=_count(item, "numComments", base),
         github_stars=_count(paper, "githubStars", base),

@@ -18,7 +18,6 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from digest.db.schema import editions, sent_log, subscribers, suppressions
 from digest.store.subscribers import email_hash
@@ -30,8 +29,12 @@ COUNTED_STATES = ("pending", "sending", "sent", "unknown", "empty")
 
 
 def _insert(conn: Connection, table):
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+    # Imported here: loading the PostgreSQL dialect costs a SQLite run at start-up.
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
 
 
 def claim_edition(
@@ -304,5 +307,15 @@ def status_counts(conn: Connection) -> dict[str, int]:
 def recent_editions(conn: Connection, limit: int = 10) -> list[dict]:
     query = (
         select(editions).order_by(editions.c.claimed_at.desc(), editions.c.id.desc()).limit(limit)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def editions_of(conn: Connection, subscriber_id: int) -> list[dict]:
+    """Every edition of one subscriber, oldest claim first (`digest sent`)."""
+    query = (
+        select(editions)
+        .where(editions.c.subscriber_id == subscriber_id)
+        .order_by(editions.c.claimed_at, editions.c.id)
     )
     return [dict(row._mapping) for row in conn.execute(query)]

@@ -1,4 +1,5 @@
-"""Small key/value settings kept in the database (the generated secret key)."""
+"""Small key/value settings kept in the database (the generated secret key, the
+last send run's outcome)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,12 @@ def ensure_secret_key(engine) -> str:
         pass
     with engine.begin() as conn:
         return get_value(conn, SECRET_KEY)
+
+
+def set_value(conn: Connection, key: str, value: str) -> None:
+    """Store `value` under `key`, replacing what was there (caller's transaction).
+    Two writers racing to create the key: one gets IntegrityError; retrying
+    then updates."""
+    updated = conn.execute(meta.update().where(meta.c.key == key).values(value=value)).rowcount
+    if not updated:
+        conn.execute(meta.insert().values(key=key, value=value))

@@ -22,3 +22,13 @@ def last_sent_at(conn: Connection) -> datetime | None:
     """When the latest edition that reached a mailer was sent."""
     query = select(func.max(editions.c.sent_at)).where(editions.c.status == "sent")
     return conn.execute(query).scalar_one()  # max() keeps UTCDateTime: aware UTC
+
+
+def sent_since(conn: Connection, since: datetime) -> int:
+    """Editions (messages) handed to a mailer after `since`."""
+    query = (
+        select(func.count())
+        .select_from(editions)
+        .where(editions.c.status == "sent", editions.c.sent_at > since)
+    )
+    return conn.execute(query).scalar_one()

@@ -1,0 +1,182 @@
+"""Digest HTML assembled from fragments compiled once per send run.
+
+A day has a few thousand papers, but a large list has tens of thousands of
+distinct digests (each a different mix of the same papers). So the work is
+done per paper and per digest shape, not per digest:
+
+- each paper's view (`render_view.paper_view`) is made once per (paper, reason);
+- each paper card is rendered (Jinja) and compiled (MJML -> HTML) once per run,
+  the compiles of new cards batched into one MJML document; its text card once
+  per position in a digest (the text numbers papers);
+- the frame — head, header, one block per section, the "more" line, footer — is
+  compiled once per shape (number of sections, whether a "more" line follows,
+  which values are empty) with markers where a digest's own values go;
+- a digest's MJML and HTML are then the frame with its values and its cards put
+  in: string joins, no MJML compile. Personal tokens are left as they are, for
+  `render.personalize`.
+
+Why that equals compiling the whole digest: MJML copies an `mj-text`'s content
+unchanged except that it drops whitespace-only text between elements, and each
+card is one element (`<div class="tp-rule">…</div>`), so compiling cards one by
+one or all together gives the same bytes; a frame marker sits exactly where the
+value goes in the template, and the value put there is escaped exactly as
+Jinja's autoescape escapes it, which MJML copies unchanged into the title,
+preview and text blocks. `tests/test_render_fragments.py` checks the equality
+against the whole-document compile (0, 1 and many sections, a budget cut,
+hostile feed text, weekly editions, both formats).
+
+Markers (`%%TPF_…%%`) cannot come from feed text: `render_view.inert` breaks
+every "%%" in it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from markupsafe import Markup, escape
+from mjml import mjml2html
+
+from digest.digests import Section
+from digest.render_view import PALETTE, PaperView, SiteInfo, inert, paper_view
+
+Render = Callable[[str, str, dict], str]
+
+# Per-digest values of the frame (body.mjml.j2); each becomes a marker in it.
+SCALARS = ("subject", "preheader", "edition_label", "count_label", "intro")
+_CUT = "<p>%%TPF_CUT%%</p>"
+# A slot ends with a newline as a card does, so MJML sees the same whitespace.
+_MARK = re.compile(r"(<p>%%TPF_SLOT_\d+%%</p>\n?|%%TPF_[A-Z0-9_]+%%)")
+
+
+def _mark(name: str) -> str:
+    return f"%%TPF_{name.upper()}%%"
+
+
+def _slot(index: int) -> str:
+    return f"<p>%%TPF_SLOT_{index}%%</p>"
+
+
+class Fragments:
+    """The fragment caches of one send run (paper data must not change while
+    it is in use). `compiles` counts MJML compiles done so far."""
+
+    def __init__(self, site: SiteInfo, render: Render, compile_mjml=mjml2html) -> None:
+        self.site, self.render, self.compile_mjml = site, render, compile_mjml
+        self.compiles = 0
+        self._views: dict[tuple[int, str], tuple[Any, PaperView]] = {}
+        self._cards: dict[tuple, tuple[str, str]] = {}  # view -> (card MJML, card HTML)
+        self._texts: dict[tuple, str] = {}  # view with its number -> text card
+        self._frames: dict[tuple, tuple[list[str], list[str]]] = {}
+
+    def section_views(self, sections: list[Section]) -> list[dict]:
+        """`render_view.section_views`, with each paper's view made once."""
+        out, number = [], 0
+        for section in sections:
+            papers = []
+            for entry in section.entries:
+                number += 1
+                key = (id(entry.paper), entry.reason)
+                if key not in self._views:
+                    # The paper is kept so its id cannot be reused while cached.
+                    self._views[key] = (entry.paper, paper_view(entry, self.site))
+                papers.append(replace(self._views[key][1], number=number))
+            out.append({"title": inert(section.title, 120), "papers": papers})
+        return out
+
+    def text_card(self, view: PaperView) -> str:
+        key = (*_view_key(view), view.number)
+        if key not in self._texts:
+            self._texts[key] = render_card(self.render, view, "text")
+        return self._texts[key]
+
+    def html(self, context: dict) -> tuple[str, str]:
+        """(MJML, HTML) of body.mjml.j2 for `context` (a digest's context as
+        `render.compile_digest` builds it, with `sections` already cut)."""
+        sections = context["sections"]
+        self._compile_cards([p for s in sections for p in s["papers"]])
+        values = {name: context[name] for name in SCALARS}
+        for index, section in enumerate(sections):
+            values[f"title_{index}"] = section["title"]
+        if context["more"] is not None:
+            values["more_label"] = context["more"]["label"]
+            values["more_url"] = context["more"]["url"]
+        empty = frozenset(name for name, value in values.items() if value == "")
+        shape = (len(sections), context["more"] is not None, empty)
+        if shape not in self._frames:
+            self._frames[shape] = self._frame(context, values, empty)
+        mjml_parts, html_parts = self._frames[shape]
+        fill = {_mark(name): str(escape(value)) for name, value in values.items()}
+        mjml_fill, html_fill = dict(fill), fill
+        for index, section in enumerate(sections):
+            cards = [self._cards[_view_key(p)] for p in section["papers"]]
+            mjml_fill[_slot(index)] = "".join(m for m, _ in cards)
+            html_fill[_slot(index)] = "".join(h for _, h in cards)
+        return _join(mjml_parts, mjml_fill), _join(html_parts, html_fill)
+
+    def _frame(self, context: dict, values: dict, empty: frozenset) -> tuple[list, list]:
+        """The frame of a shape, compiled, split at its markers."""
+        marked = {n: (values[n] if n in empty else Markup(_mark(n))) for n in values}
+        sections = [
+            {"title": marked[f"title_{i}"], "papers": [i]} for i in range(len(context["sections"]))
+        ]
+        more = None
+        if context["more"] is not None:
+            more = {**context["more"], "label": marked["more_label"], "url": marked["more_url"]}
+        frame_context = {
+            **context,
+            **{name: marked[name] for name in SCALARS},
+            "sections": sections,
+            "more": more,
+            "card": lambda index: Markup(_slot(index) + "\n"),
+        }
+        mjml = self.render("digest/body.mjml.j2", "html", frame_context)
+        html = self.compile_mjml(mjml)
+        self.compiles += 1
+        mjml_parts, html_parts = _MARK.split(mjml), _MARK.split(html)
+        # The subject is also copied into an attribute: a marker may repeat.
+        if {m.strip() for m in mjml_parts[1::2]} != {m.strip() for m in html_parts[1::2]}:
+            raise RuntimeError("MJML dropped or altered a marker of the digest frame")
+        return mjml_parts, html_parts
+
+    def _compile_cards(self, views: list[PaperView]) -> None:
+        """Compile the cards not compiled yet, all in one MJML document."""
+        missing = {}
+        for view in views:
+            key = _view_key(view)
+            if key not in self._cards and key not in missing:
+                missing[key] = render_card(self.render, view, "html")
+        if not missing:
+            return
+        body = "".join(_CUT + card for card in missing.values()) + _CUT
+        html = self.compile_mjml(
+            "<mjml><mj-body><mj-section><mj-column><mj-text>"
+            f"{body}</mj-text></mj-column></mj-section></mj-body></mjml>"
+        )
+        self.compiles += 1
+        compiled = html.split(_CUT)[1:-1]
+        if len(compiled) != len(missing):
+            raise RuntimeError("MJML merged or split paper cards")
+        for (key, card), card_html in zip(missing.items(), compiled, strict=True):
+            self._cards[key] = (card, card_html)
+
+
+def render_card(render: Render, view: PaperView, part: str) -> str:
+    """One paper's card as its partial template renders it."""
+    name = "digest/_paper.mjml.j2" if part == "html" else "digest/_paper.txt.j2"
+    return render(name, part, {"paper": view, "palette": PALETTE})
+
+
+def _view_key(view: PaperView) -> tuple:
+    """What the HTML card shows (not the paper's number, which only the text
+    card shows)."""
+    v = view
+    return (v.title, v.url, v.authors, v.reason, v.stats, v.summary, tuple(v.links))
+
+
+def _join(parts: list[str], values: dict[str, str]) -> str:
+    out = parts.copy()
+    out[1::2] = [values[marker.rstrip("\n")] for marker in parts[1::2]]
+    return "".join(out)

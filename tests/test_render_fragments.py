@@ -1,0 +1,111 @@
+"""Digests assembled from per-run fragments (`digest.render_fragments`) are the
+whole-digest compile, byte for byte: 0, 1 and many sections, a budget cut,
+hostile feed text, weekly editions, HTML and text-only formats."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import date
+
+import pytest
+from mjml import mjml2html
+
+from digest import render
+from digest.digests import Digest, Entry, Section
+from digest.html_budget import budget_size
+from digest.render import CompileCache, compile_digest, personalize
+from digest.render_fragments import Fragments
+from tests.test_mjml_valid import mjml  # noqa: F401 - the reference validator fixture
+from tests.test_render import HOSTILE, SITE, make_paper, recipient, sample_digest
+
+FIELDS = ("subject", "text", "html", "mjml", "list_id", "paper_keys", "total")
+
+
+def hostile_digest() -> Digest:
+    paper = make_paper(1, title=HOSTILE, authors=[HOSTILE], abstract=HOSTILE, ai_summary=HOSTILE)
+    sections = [Section("x", HOSTILE, [Entry(paper, HOSTILE)]), Section("y", "", [Entry(paper)])]
+    return Digest("2026-11-22", date(2026, 11, 22), "daily", sections)
+
+
+def weekly_digest() -> Digest:
+    digest = sample_digest(30, per_section=7)
+    digest.period, digest.frequency = "2026-W47", "weekly"
+    return digest
+
+
+CASES = {
+    "no sections": lambda: sample_digest(0),
+    "one section, one paper": lambda: sample_digest(1, per_section=1),
+    "many sections": lambda: sample_digest(24, per_section=5),
+    "budget cut": lambda: sample_digest(120, per_section=9),
+    "hostile": hostile_digest,
+    "weekly": weekly_digest,
+    "text only": lambda: sample_digest(12, per_section=4, fmt="text"),
+}
+
+
+def fragments() -> Fragments:
+    return CompileCache(SITE).fragments
+
+
+def assert_same(whole, assembled) -> None:
+    for name in FIELDS:
+        assert getattr(assembled, name) == getattr(whole, name), name
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_it_assembles_exactly_the_whole_digest_compile(case):
+    digest = CASES[case]()
+    whole = compile_digest(digest, SITE)
+    assembled = compile_digest(digest, SITE, fragments())
+    assert_same(whole, assembled)
+    if assembled.html is not None:
+        # The HTML is what compiling the assembled MJML gives.
+        assert mjml2html(assembled.mjml) == assembled.html
+    message = personalize(assembled, recipient())
+    assert "%%TPF_" not in message.text + (message.html or "")
+
+
+def test_it_cuts_to_the_budget_like_the_whole_compile(monkeypatch):
+    digest = sample_digest(40, per_section=10)
+    full = compile_digest(digest, SITE)
+    for budget in (budget_size(full.html) - 1, 30_000, 1):
+        monkeypatch.setattr(render, "HTML_BUDGET", budget)
+        whole = compile_digest(digest, SITE)
+        assembled = compile_digest(digest, SITE, fragments())
+        assert_same(whole, assembled)
+        assert whole.omitted > 0 and "more paper" in assembled.html
+
+
+def test_it_compiles_each_card_and_frame_once_per_run():
+    shared = fragments()
+    first = compile_digest(sample_digest(20, per_section=5), SITE, shared)
+    assert first.mjml_compiles == 2  # the frame of its shape and one batch of cards
+    # Another digest: the same papers in another order and fewer of them, same shape.
+    other = sample_digest(20, per_section=5)
+    for section in other.sections:
+        section.entries = section.entries[::-1][:4]
+    again = compile_digest(other, SITE, shared)
+    assert again.mjml_compiles == 0
+    assert_same(compile_digest(other, SITE), again)
+
+
+def test_it_keeps_a_run_cache_apart_from_changed_papers():
+    shared = fragments()
+    digest = sample_digest(3, per_section=3)
+    compile_digest(digest, SITE, shared)
+    changed = sample_digest(3, per_section=3)  # new Paper objects, another title
+    changed.sections[0].entries[0].paper.title = "A different title"
+    assert "A different title" in compile_digest(changed, SITE, shared).html
+
+
+def test_it_passes_the_reference_validator(mjml, tmp_path):  # noqa: F811
+    paths = []
+    for case in ("many sections", "budget cut", "hostile"):
+        assembled = compile_digest(CASES[case](), SITE, fragments())
+        path = tmp_path / f"{case.replace(' ', '-')}.mjml"
+        path.write_text(assembled.mjml, encoding="utf-8")
+        paths.append(str(path))
+    result = subprocess.run([mjml, "--validate", *paths], capture_output=True, text=True)
+    report = result.stdout + result.stderr
+    assert result.returncode == 0 and "Line " not in report, report
