@@ -106,14 +106,15 @@ def preview_email(request: Request) -> Response:
     except BadToken as error:
         return bad_link(error)
     with web.engine.begin() as conn:
-        planned = plan_for_email(
+        preview = plan_for_email(
             conn,
             subscriber.email,
             now=web.clock(),
             on_date=None,
             retention_days=web.settings.retention_days,
         )
-    return email_response(preview_message(planned, web.site, web.secret))
+    # The edition `send` would send next (or, when today's was sent, the next one).
+    return email_response(preview_message(preview.planned, web.site, web.secret))
 
 
 def export(request: Request) -> Response:

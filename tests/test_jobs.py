@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from digest import jobs
-from digest.cli.common import JsonFormatter
+from digest.logs import JsonFormatter
 from tests.fakes.http_server import Reply
 from tests.scheduler_helpers import job_context
 
