@@ -32,7 +32,9 @@ def web_of(request: Request):
     return request.app.state.web
 
 
-def bad_link(error: BadToken) -> Response:
+async def bad_link(request: Request, error: BadToken) -> Response:
+    """Every page's answer to a tampered, expired or stale link (the app's
+    handler for BadToken, which the token readers raise): a friendly 400."""
     message = f"Sorry, {error}. You can sign up again or use the link in a more recent email."
     return error_page(400, BAD_LINK, message)
 
@@ -58,12 +60,9 @@ def email_response(message) -> Response:
 
 
 def confirm_page(request: Request) -> Response:
-    try:
-        subscriber = subscriber_of(request, "confirm")
-    except BadToken as error:
-        return bad_link(error)
+    subscriber = subscriber_of(request, "confirm")
     if subscriber.status not in ("pending", "active"):
-        return bad_link(BadToken("this link is no longer valid; please sign up again"))
+        raise BadToken("this link is no longer valid; please sign up again")
     return render("confirm", subscriber=subscriber, done=subscriber.status == "active")
 
 
@@ -73,17 +72,14 @@ async def confirm(request: Request) -> Response:
     if limited is not None:
         return limited
     visitor = Visitor(client_ip(request), request.headers.get("user-agent"))
-    try:
-        subscriber = await run_in_threadpool(
-            subscription.confirm,
-            web.engine,
-            web.mail,
-            request.path_params["token"],
-            now=web.clock(),
-            visitor=visitor,
-        )
-    except BadToken as error:
-        return bad_link(error)
+    subscriber = await run_in_threadpool(
+        subscription.confirm,
+        web.engine,
+        web.mail,
+        request.path_params["token"],
+        now=web.clock(),
+        visitor=visitor,
+    )
     _, preferences = _links(request, subscriber)
     return render(
         "confirmed",
@@ -102,10 +98,7 @@ def _links(request: Request, subscriber: Subscriber) -> tuple[str, str]:
 
 
 def unsubscribe_page(request: Request) -> Response:
-    try:
-        subscriber = subscriber_of(request, "unsubscribe")
-    except BadToken as error:
-        return bad_link(error)
+    subscriber = subscriber_of(request, "unsubscribe")
     left = subscriber.status in ("unsubscribed", "suppressed")
     return render("unsubscribe", subscriber=subscriber, left=left, token=token_of(request))
 
@@ -114,10 +107,7 @@ async def unsubscribe(request: Request) -> Response:
     """The button on the page and RFC 8058's one-click POST (body
     `List-Unsubscribe=One-Click`, no cookies, no CSRF token): 200, no redirect."""
     web = web_of(request)
-    try:
-        subscriber_id, hash_prefix = read_token(web.secret, "unsubscribe", token_of(request))
-    except BadToken as error:
-        return bad_link(error)
+    subscriber_id, hash_prefix = read_token(web.secret, "unsubscribe", token_of(request))
 
     def run() -> Subscriber | None:
         with web.engine.begin() as conn:
@@ -136,10 +126,7 @@ async def resubscribe(request: Request) -> Response:
     limited = web.limited(request)
     if limited is not None:
         return limited
-    try:
-        subscriber = await run_in_threadpool(subscriber_of, request, "unsubscribe")
-    except BadToken as error:
-        return bad_link(error)
+    subscriber = await run_in_threadpool(subscriber_of, request, "unsubscribe")
     await run_in_threadpool(
         subscription.resubscribe, web.engine, web.mail, subscriber.id, now=web.clock()
     )
@@ -152,19 +139,16 @@ async def resubscribe(request: Request) -> Response:
 def edition(request: Request) -> Response:
     """The edition as it was sent, rebuilt from its record of sections."""
     web = web_of(request)
-    try:
-        subscriber_id, hash_prefix, period = read_edition_token(web.secret, token_of(request))
-        with web.engine.begin() as conn:
-            subscriber = store.get_by_id(conn, subscriber_id)
-            if subscriber is None or not matches(subscriber.email, hash_prefix):
-                raise BadToken("this link is no longer valid")
-            record = edition_store.get_edition(conn, subscriber.id, period)
-            if record is None or record["sections"] is None or record["status"] == "failed":
-                return error_page(404, "Edition not found", "This edition was never sent.")
-            keys = [key for section in record["sections"] for key, _ in section["entries"]]
-            papers = get_papers(conn, keys)
-    except BadToken as error:
-        return bad_link(error)
+    subscriber_id, hash_prefix, period = read_edition_token(web.secret, token_of(request))
+    with web.engine.begin() as conn:
+        subscriber = store.get_by_id(conn, subscriber_id)
+        if subscriber is None or not matches(subscriber.email, hash_prefix):
+            raise BadToken("this link is no longer valid")
+        record = edition_store.get_edition(conn, subscriber.id, period)
+        if record is None or record["sections"] is None or record["status"] == "failed":
+            return error_page(404, "Edition not found", "This edition was never sent.")
+        keys = [key for section in record["sections"] for key, _ in section["entries"]]
+        papers = get_papers(conn, keys)
     prefs = subscriber.prefs
     digest = digest_from_record(
         record["sections"], papers, period=period, frequency=prefs.frequency, fmt=prefs.format

@@ -23,6 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from digest.render import templates_dir
+from digest.tokens import BadToken
 from digest.wiring import Runtime
 from subscribers import account, metrics, preferences, public, webhook
 from subscribers.pages import error_page
@@ -148,7 +149,12 @@ def create_app(
         middleware=[
             Middleware(SecurityHeaders, https=runtime.settings.base_url.startswith("https://"))
         ],
-        exception_handlers={404: not_found, HTTPException: http_error, Exception: server_error},
+        exception_handlers={
+            404: not_found,
+            HTTPException: http_error,
+            BadToken: account.bad_link,
+            Exception: server_error,
+        },
     )
     app.state.web = Web(
         runtime=runtime,

@@ -14,9 +14,9 @@ from digest.previews import plan_for_email, preview_message
 from digest.store import subscriptions as store
 from digest.store.subscribers import Subscriber, remove_subscriber, update_subscriber
 from digest.subscriber_input import InputError, apply_options
-from digest.tokens import BadToken, make_token
+from digest.tokens import make_token
 from digest.topics import load_catalog
-from subscribers.account import bad_link, email_response, subscriber_of, token_of, web_of
+from subscribers.account import email_response, subscriber_of, token_of, web_of
 from subscribers.forms import name_from_form, options_from_form, timezones, topic_rows
 from subscribers.pages import error_page, render
 from subscribers.security import CSRF_COOKIE, csrf_ok, csrf_pair
@@ -49,10 +49,7 @@ def _preferences_form(
 
 
 def preferences_page(request: Request) -> Response:
-    try:
-        subscriber = subscriber_of(request, "preferences")
-    except BadToken as error:
-        return bad_link(error)
+    subscriber = subscriber_of(request, "preferences")
     return _preferences_form(request, subscriber, saved=request.query_params.get("saved") == "1")
 
 
@@ -67,10 +64,7 @@ async def save_preferences(request: Request) -> Response:
     if limited is not None:
         return limited
     form = await request.form()
-    try:
-        subscriber = await run_in_threadpool(subscriber_of, request, "preferences")
-    except BadToken as error:
-        return bad_link(error)
+    subscriber = await run_in_threadpool(subscriber_of, request, "preferences")
     if not csrf_ok(web.secret, request, form.get("csrf")):
         return _forbidden()
     catalog = load_catalog()
@@ -91,20 +85,14 @@ async def save_preferences(request: Request) -> Response:
 
 
 def preview_page(request: Request) -> Response:
-    try:
-        subscriber = subscriber_of(request, "preferences")
-    except BadToken as error:
-        return bad_link(error)
+    subscriber = subscriber_of(request, "preferences")
     return render("preview", subscriber=subscriber, token=token_of(request))
 
 
 def preview_email(request: Request) -> Response:
     """The subscriber's next digest from the current candidates, recording nothing."""
     web = web_of(request)
-    try:
-        subscriber = subscriber_of(request, "preferences")
-    except BadToken as error:
-        return bad_link(error)
+    subscriber = subscriber_of(request, "preferences")
     with web.engine.begin() as conn:
         preview = plan_for_email(
             conn,
@@ -120,10 +108,7 @@ def preview_email(request: Request) -> Response:
 def export(request: Request) -> Response:
     """Everything stored about the subscriber, as JSON."""
     web = web_of(request)
-    try:
-        subscriber = subscriber_of(request, "preferences")
-    except BadToken as error:
-        return bad_link(error)
+    subscriber = subscriber_of(request, "preferences")
     with web.engine.begin() as conn:
         consents = store.consent_records(conn, subscriber.id)
         history = store.edition_history(conn, subscriber.id)
@@ -172,10 +157,7 @@ async def erase(request: Request) -> Response:
     """Erase the subscriber; only a hashed suppression entry remains."""
     web = web_of(request)
     form = await request.form()
-    try:
-        subscriber = await run_in_threadpool(subscriber_of, request, "preferences")
-    except BadToken as error:
-        return bad_link(error)
+    subscriber = await run_in_threadpool(subscriber_of, request, "preferences")
     if not csrf_ok(web.secret, request, form.get("csrf")):
         return _forbidden()
     if not form.get("confirm_erase"):
