@@ -47,6 +47,25 @@ class Preferences:
     cross_lists: bool = True
     min_upvotes: int = 0
 
+    def as_dict(self) -> dict:
+        """As people read and write them: topics as `SLUG[:MAX[:MIN]]`, the
+        weekday by name (`subscribers list --json`, the web app's export)."""
+        return {
+            "topics": [t.spec() for t in self.topics],
+            "keywords": self.keywords,
+            "categories": self.categories,
+            "authors": self.authors,
+            "mute": self.mute,
+            "frequency": self.frequency,
+            "weekday": WEEKDAYS[self.weekday],
+            "timezone": self.timezone,
+            "hour": self.hour,
+            "max_papers": self.max_papers,
+            "format": self.format,
+            "cross_lists": self.cross_lists,
+            "min_upvotes": self.min_upvotes,
+        }
+
     @property
     def has_custom_interests(self) -> bool:
         return bool(self.keywords or self.categories or self.authors)

@@ -118,7 +118,7 @@ def export(request: Request) -> Response:
         "status": subscriber.status,
         "created_at": subscriber.created_at.isoformat(),
         "confirmed_at": subscriber.confirmed_at.isoformat() if subscriber.confirmed_at else None,
-        "preferences": _prefs_json(subscriber),
+        "preferences": subscriber.prefs.as_dict(),
         "consents": [
             {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in c.items()}
             for c in consents
@@ -132,25 +132,6 @@ def export(request: Request) -> Response:
         media_type="application/json",
         headers={"Content-Disposition": disposition},
     )
-
-
-def _prefs_json(subscriber: Subscriber) -> dict:
-    prefs = subscriber.prefs
-    return {
-        "topics": [t.spec() for t in prefs.topics],
-        "keywords": prefs.keywords,
-        "categories": prefs.categories,
-        "authors": prefs.authors,
-        "mute": prefs.mute,
-        "frequency": prefs.frequency,
-        "weekday": WEEKDAYS[prefs.weekday],
-        "timezone": prefs.timezone,
-        "hour": prefs.hour,
-        "max_papers": prefs.max_papers,
-        "format": prefs.format,
-        "cross_lists": prefs.cross_lists,
-        "min_upvotes": prefs.min_upvotes,
-    }
 
 
 async def erase(request: Request) -> Response:

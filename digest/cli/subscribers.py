@@ -181,26 +181,13 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
 
 
 def _as_json(s) -> dict:
-    p = s.prefs
     return {
         "id": s.id,
         "email": s.email,
         "status": s.status,
         "created_at": s.created_at.isoformat(),
         "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
-        "topics": [t.spec() for t in p.topics],
-        "keywords": p.keywords,
-        "categories": p.categories,
-        "authors": p.authors,
-        "mute": p.mute,
-        "frequency": p.frequency,
-        "weekday": WEEKDAYS[p.weekday],
-        "timezone": p.timezone,
-        "hour": p.hour,
-        "max_papers": p.max_papers,
-        "format": p.format,
-        "cross_lists": p.cross_lists,
-        "min_upvotes": p.min_upvotes,
+        **s.prefs.as_dict(),
     }
 
 
