@@ -4,19 +4,17 @@ worker, emptied between tests)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import uuid
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from digest.db.engine import head_revision, open_engine, upgrade
 from digest.db.schema import metadata
 from tests.fakes.http_server import FakeHTTPServer
+from tests.fresh_db import PG_URL, postgres_database
 
-PG_URL = os.environ.get("DIGEST_TEST_DATABASE_URL")
+__all__ = ["PG_URL"]  # tests import it from here
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -33,22 +31,11 @@ def sqlite_template(tmp_path_factory):
 @pytest.fixture(scope="session")
 def pg_database_url(worker_id):
     """A fresh, migrated PostgreSQL database for this xdist worker."""
-    if not PG_URL:
-        pytest.skip("DIGEST_TEST_DATABASE_URL is not set")
-    admin_url = make_url(PG_URL)
-    name = f"digest_test_{worker_id}_{uuid.uuid4().hex[:8]}"
-    admin = open_engine(admin_url.render_as_string(hide_password=False))
-    admin = admin.execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.set(database=name).render_as_string(hide_password=False)
-    engine = open_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with postgres_database(f"digest_test_{worker_id}") as url:
+        engine = open_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

@@ -1,10 +1,11 @@
-"""Fresh, unmigrated databases for tests that need to watch a schema being built
+"""Fresh, unmigrated databases: for tests that need to watch a schema being built
 (migrations, copying into a new database). The shared `database_url` fixture
 hands out databases already migrated to head."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from digest.db.engine import open_engine
-from tests.conftest import PG_URL
+
+PG_URL = os.environ.get("DIGEST_TEST_DATABASE_URL")
 
 
 @contextlib.contextmanager
@@ -24,10 +26,18 @@ def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / f'fresh-{uuid.uuid4().hex[:8]}.db'}"
         return
+    with postgres_database("digest_fresh") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database named `<prefix>_<random>`, dropped
+    afterwards (its sessions ended). Skips when PostgreSQL is not configured."""
     if not PG_URL:
         pytest.skip("DIGEST_TEST_DATABASE_URL is not set")
     admin_url = make_url(PG_URL)
-    name = f"digest_fresh_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = open_engine(admin_url.render_as_string(hide_password=False))
     admin = admin.execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
