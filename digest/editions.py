@@ -30,7 +30,6 @@ from digest.periods import (
 from digest.ranking import Ranked, RankingIndex, rank_topic
 from digest.selection import FIRST_EDITION_DAYS, POOL_DAYS, ByArrival, CandidatePool, load_pool
 from digest.store import editions as edition_store
-from digest.store import history as history_store
 from digest.store.subscribers import Subscriber
 from digest.topics import custom_topic, get_topic, load_catalog
 
@@ -209,19 +208,6 @@ def candidates_floor(spans: Sequence[tuple[datetime | None, datetime]]) -> datet
             return end
         end = max(end, claimed_at)
     return end
-
-
-def histories(
-    conn: Connection, subscriber_ids: Collection[int]
-) -> dict[int, tuple[datetime | None, set[str]]]:
-    """`history()` of many subscribers in two queries (per chunk of ids).
-
-    Not used by the send path yet: it reads each previous claim, not the
-    candidates floor `history()` computes after a released claim left a gap
-    (`candidates_floor`). Batch claims must add that before relying on it."""
-    last = history_store.last_claims(conn, subscriber_ids)
-    sent = history_store.sent_keys_by_subscriber(conn, subscriber_ids)
-    return {sid: (last.get(sid), sent[sid]) for sid in subscriber_ids}
 
 
 def rendering_hash(digest: Digest) -> str:

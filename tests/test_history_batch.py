@@ -1,6 +1,6 @@
-"""Planner-side speed-ups change nothing: `histories()` equals `history()` per
-subscriber, `CandidatePool` picks exactly what `candidates()` picks, and the
-planner's narrowed rankings compose the digest the whole rankings compose."""
+"""Planner-side speed-ups change nothing: `CandidatePool` picks exactly what
+`candidates()` picks, and the planner's narrowed rankings compose the digest
+the whole rankings compose."""
 
 from __future__ import annotations
 
@@ -10,46 +10,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from digest.compose import compose_digest
-from digest.editions import Planner, histories, history
+from digest.editions import Planner
 from digest.papers import Paper
 from digest.preferences import Preferences, TopicChoice
 from digest.selection import CandidatePool, candidates
-from digest.store import editions as edition_store
-from digest.store.subscribers import Subscriber, add_subscriber
+from digest.store.subscribers import Subscriber
 from tests.pipeline_helpers import VISION_TITLES
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 SLUGS = ["computer-vision", "nlp", "large-language-models", "efficient-ml"]
-
-
-def test_histories_equal_history_per_subscriber(engine):
-    with engine.begin() as conn:
-        ids = [
-            add_subscriber(conn, f"r{n}@example.org", Preferences(), status="active", now=NOW)
-            for n in range(5)
-        ]
-        # r0: nothing; r1: two sent editions; r2: one failed (not counted) after a
-        # sent one; r3: an empty edition last; r4: a pending claim.
-        claims = [
-            (ids[1], "2026-11-28", "sent", 2, ["a", "b"]),
-            (ids[1], "2026-11-29", "sent", 1, ["c"]),
-            (ids[2], "2026-11-27", "sent", 3, ["a"]),
-            (ids[2], "2026-11-29", "failed", 1, []),
-            (ids[3], "2026-11-28", "sent", 2, ["d", "e"]),
-            (ids[3], "2026-11-29", "empty", 1, []),
-            (ids[4], "2026-11-30", "pending", 0, ["f"]),
-        ]
-        for sid, period, status, days_ago, keys in claims:
-            when = NOW - timedelta(days=days_ago, minutes=sid)
-            edition_store.claim_edition(
-                conn, sid, period, keys, now=when, leased_at=when, status=status
-            )
-    with engine.connect() as conn:
-        batch = histories(conn, ids + [ids[1]])
-        assert batch == {sid: history(conn, sid) for sid in ids}
-        assert batch[ids[0]] == (None, set())
-        assert batch[ids[1]][1] == {"a", "b", "c"}
-        assert all(b[0] is None or b[0].tzinfo is not None for b in batch.values())
 
 
 def paper(rng: random.Random, n: int) -> Paper:
