@@ -31,13 +31,15 @@ import http.client
 import json
 import re
 from collections.abc import Mapping, Sequence
-from email.utils import parseaddr, parsedate_to_datetime
+from datetime import UTC, datetime
+from email.utils import parseaddr
 from urllib.error import URLError
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from digest.digests import Message
+from digest.http import retry_after_seconds
 from digest.mail.base import AuthError, MailError, Outcome, Status
 from digest.mail.message import ascii_address
 from digest.mail.retry import Backoff
@@ -285,15 +287,10 @@ def pause_hint(headers: Mapping[str, str] | None, now: float) -> float | None:
     a Unix time), or None."""
     if headers is None:
         return None
-    retry_after = headers.get("Retry-After")
-    if retry_after:
-        try:
-            return max(0.0, float(retry_after))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(retry_after).timestamp() - now)
-            except (TypeError, ValueError):
-                pass
+    moment = datetime.fromtimestamp(now, UTC)
+    retry_after = retry_after_seconds(headers.get("Retry-After"), moment)
+    if retry_after is not None:
+        return retry_after
     reset = headers.get("X-RateLimit-Reset")
     if reset:
         try:
