@@ -18,10 +18,10 @@ from collections import Counter
 
 # (stage, module, attribute); "Class.method" wraps a method on the class.
 POINTS = (
-    ("load", "digest.send", "_recipients"),
+    ("load", "digest.claims", "lock_active_batch"),
     ("load", "digest.editions", "load_pool"),
-    ("plan/select", "digest.send", "due_period"),
-    ("plan/select", "digest.send", "history"),
+    ("plan/select", "digest.claims", "due_period"),
+    ("plan/select", "digest.claims", "history"),
     ("plan/select", "digest.editions", "candidates"),
     ("plan/select", "digest.selection", "CandidatePool.candidates"),
     ("plan/select", "digest.editions", "compose_digest"),
@@ -29,8 +29,7 @@ POINTS = (
     ("rank", "digest.editions", "RankingIndex"),
     ("render", "digest.render", "CompileCache.get"),
     ("render", "digest.delivery", "personalize"),
-    ("claim", "digest.send", "claim"),
-    ("claim", "digest.send", "lock_subscriber"),
+    ("claim", "digest.claims", "claim"),
     ("deliver: mailer", "digest.delivery", "send_call"),
     ("deliver: record", "digest.delivery", "record_outcomes"),
     ("deliver: record", "digest.store.editions", "set_status"),

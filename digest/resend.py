@@ -10,30 +10,24 @@ check, outcomes). Its sent-log rows stay: those papers were meant for it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import Engine
 
 from digest.editions import Planned, digest_from_record
 from digest.store import editions as edition_store
 from digest.store.papers import get_papers
-from digest.store.subscribers import Subscriber
+from digest.store.subscribers import get_subscriber, subscribers_by_id
 
 
-def unknown_editions(
-    engine: Engine, run_id: int, subscribers: Sequence[Subscriber], *, every: bool
-) -> list[Planned]:
-    """Claim the `unknown` editions of `subscribers` (`every`: of all active
-    subscribers, which `subscribers` lists) for run `run_id`, rebuilt from
-    their record of what was shown."""
-    by_id = {s.id: s for s in subscribers}
+def unknown_editions(engine: Engine, run_id: int, *, only: str | None = None) -> list[Planned]:
+    """Claim the `unknown` editions of active subscribers (with `only`: of that
+    address) for run `run_id`, rebuilt from their record of what was shown."""
     with engine.begin() as conn:
-        wanted = None if every else list(by_id)
+        wanted = None
+        if only is not None:
+            subscriber = get_subscriber(conn, only)
+            wanted = [subscriber.id] if subscriber is not None else []
         rows = edition_store.take_unknown(conn, run_id=run_id, subscriber_ids=wanted)
-        # A subscriber who became active after `subscribers` was read: next time.
-        strays = [row["id"] for row in rows if row["subscriber_id"] not in by_id]
-        edition_store.set_status(conn, strays, "unknown", error=edition_store.RESEND_LATER)
-        rows = [row for row in rows if row["subscriber_id"] in by_id]
+        by_id = subscribers_by_id(conn, {row["subscriber_id"] for row in rows})
         keys = [key for row in rows for s in row["sections"] or [] for key, _ in s["entries"]]
         papers = get_papers(conn, keys)
     planned = []

@@ -5,8 +5,9 @@ lock, then, before planning anything, recovers every run that died (their
 pending claims released, their in-flight editions reconciled or `unknown`), so
 a dead run's papers are candidates for this run's editions. With
 `resend_unknown`, editions left `unknown` are taken back on purpose and sent
-again through the normal path. Then each subscriber's edition is planned and
-claimed in one short transaction (the unique (subscriber, period) key makes a
+again through the normal path. Then the active subscribers are walked in id
+order a batch at a time: each batch's due editions are planned and claimed in
+one transaction (`digest.claims`; the unique (subscriber, period) key makes a
 concurrent or repeated run claim nothing twice), and claimed editions are
 delivered in batches through `deliver_batch`. At the end the run releases
 anything it still holds and frees its lock.
@@ -23,18 +24,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import NoReturn
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 
 from digest.batches import Batches
+from digest.claims import CLAIM_SIZE, ClaimOptions, claim_next
 from digest.delivery import deliver_batch
-from digest.editions import Planned, Planner, claim, due_period, history
+from digest.editions import Planned, Planner
 from digest.mail.base import AuthError, Mailer
 from digest.render import CompileCache, SiteInfo
 from digest.resend import unknown_editions
 from digest.runs import Run, finish_run, recover_dead_runs, start_run
 from digest.send_rate import SendCeiling
 from digest.store import editions as edition_store
-from digest.store.subscribers import Subscriber, list_subscribers, lock_subscriber
+from digest.store.subscribers import count_active
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ class SendOptions:
     dry_run: bool = False
     send_empty: bool = False
     retention_days: int = 365
-    batch_size: int = BATCH_SIZE
+    batch_size: int = BATCH_SIZE  # editions per delivery batch (SMTP, outbox)
+    claim_size: int = CLAIM_SIZE  # subscribers per claim transaction
     resend_unknown: bool = False
     send_rate: float = 0  # recipients per second, all senders together; 0 = none
     # Wall clock for run records; `now` may be a replayed time (demo, tests).
@@ -58,7 +60,7 @@ class SendOptions:
     # Epoch clock and sleep of the rate ceiling (injected by tests).
     rate_clock: Callable[[], float] = field(default=time.time)
     sleep: Callable[[float], None] = field(default=time.sleep)
-    # Asked before each subscriber; True stops claiming (what is claimed is still
+    # Asked before each claim batch; True stops claiming (what is claimed is still
     # delivered and recorded). `digest run` sets it on SIGTERM.
     stop: Callable[[], bool] | None = None
 
@@ -139,22 +141,41 @@ def _plan_all(engine, run: Run | None, mailer, options, report, site, secret, pr
         )
 
     with engine.begin() as conn:
-        subscribers = _recipients(conn, options.only)
+        total = 1 if options.only else count_active(conn)
         planner = Planner.load(conn, now=options.now, retention_days=options.retention_days)
     if options.resend_unknown and run is not None:
-        resent = deliver(unknown_editions(engine, run.id, subscribers, every=options.only is None))
+        resent = deliver(unknown_editions(engine, run.id, only=options.only))
         resent["resent"], resent["sent"] = resent["sent"], 0
         report.counts += resent
     batches = Batches(options.batch_size, group_size=getattr(mailer, "group_size", 0))
-    for done, subscriber in enumerate(subscribers, 1):
-        if options.stop is not None and options.stop():
-            log.info("stopping: %d subscribers left for the next run", len(subscribers) - done + 1)
-            break
-        planned = _plan_and_claim(engine, planner, cache, subscriber, options, report, run)
-        for batch in batches.add(planned) if planned is not None else []:
-            report.counts += deliver(batch)
+    after, done = 0, 0
+    while True:
+        claim_options = ClaimOptions(
+            now=options.now,
+            leased_at=options.clock(),
+            run_id=run.id if run is not None else None,
+            on_date=options.on_date,
+            force_hour=options.force_hour,
+            send_empty=options.send_empty,
+            only=options.only,
+            size=options.claim_size,
+            stop=options.stop,
+        )
+        with engine.begin() as conn:
+            claimed = claim_next(conn, planner, cache, claim_options, after=after)
+        if claimed.last_id is not None:
+            after, done = claimed.last_id, done + claimed.seen
+        report.counts += claimed.counts
+        report.planned += claimed.planned
+        for planned in claimed.claimed:
+            for batch in batches.add(planned):
+                report.counts += deliver(batch)
         if progress:
-            progress(done, len(subscribers))
+            progress(min(done, total), total)
+        if claimed.stopped:
+            log.info("stopping: subscribers after id %d left for the next run", after)
+        if claimed.stopped or claimed.seen == 0:
+            break
     for batch in batches.rest():
         report.counts += deliver(batch)
 
@@ -167,61 +188,3 @@ def prune(engine: Engine, *, now: datetime, retention_days: int) -> int:
     if removed:
         log.info("pruned %d sent-log rows older than %d days", removed, retention_days)
     return removed
-
-
-def _recipients(conn, only: str | None) -> list[Subscriber]:
-    active = list_subscribers(conn, status="active")
-    if only is None:
-        return active
-    return [s for s in active if s.email == only]
-
-
-def _plan_and_claim(
-    engine: Engine,
-    planner: Planner,
-    cache: CompileCache,
-    subscriber: Subscriber,
-    options: SendOptions,
-    report: SendReport,
-    run: Run | None,
-) -> Planned | None:
-    """Plan the subscriber's due edition and claim it for `run`; None when
-    nothing to deliver.
-
-    Runs in one transaction holding the subscriber's row (SQLite: the write
-    lock), so a concurrent run plans this subscriber only after this one has
-    claimed, and sees its sent log. The digest is
-    compiled before the claim so that the sent log holds exactly the papers the
-    email shows (past the size budget, the rest are only counted)."""
-    try:
-        with engine.begin() as conn:
-            lock_subscriber(conn, subscriber.id)
-            return _plan_and_claim_locked(conn, planner, cache, subscriber, options, report, run)
-    except IntegrityError:
-        # Only a stale plan can collide with the sent log; the next run replans.
-        log.warning("subscriber %s: edition changed under us; skipped this run", subscriber.id)
-        return None
-
-
-def _plan_and_claim_locked(conn, planner, cache, subscriber, options, report, run):
-    period = due_period(
-        conn, subscriber, options.now, on_date=options.on_date, force_hour=options.force_hour
-    )
-    if period is None:
-        return None
-    previous, sent = history(conn, subscriber.id, now=options.now)
-    planned = planner.plan(subscriber, period, previous_claim=previous, sent=sent)
-    if options.dry_run:
-        # Classified as the real run below would: an empty edition sends nothing.
-        empty = planned.empty and not options.send_empty
-        report.counts["empty" if empty else "would-send"] += 1
-        report.planned.append(planned)
-        return None
-    lease = {"now": options.now, "leased_at": options.clock(), "run_id": run.id}
-    if planned.empty and not options.send_empty:
-        if claim(conn, planned, status="empty", **lease):
-            report.counts["empty"] += 1
-            log.info("edition %s for subscriber %s is empty: nothing sent", period, subscriber.id)
-        return None
-    shown = cache.get(planned.digest).paper_keys
-    return planned if claim(conn, planned, keys=shown, **lease) else None

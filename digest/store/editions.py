@@ -22,8 +22,6 @@ from sqlalchemy import Connection, and_, delete, func, select, update
 from digest.db.schema import editions, sent_log, subscribers, suppressions
 from digest.store.subscribers import email_hash
 
-RESEND_LATER = "maybe delivered; left for the next --resend-unknown"
-
 # Editions whose papers count as received (their claim moves the cutoff).
 COUNTED_STATES = ("pending", "sending", "sent", "unknown", "empty")
 

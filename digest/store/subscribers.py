@@ -149,6 +149,37 @@ def lock_subscriber(conn: Connection, subscriber_id: int) -> None:
     conn.execute(query)
 
 
+def lock_active_batch(
+    conn: Connection, *, after: int, size: int, email: str | None = None
+) -> list[Subscriber]:
+    """The next `size` active subscribers with an id above `after`, in id order
+    (with `email`: only that address), their rows held until the transaction
+    ends. On PostgreSQL rows another transaction holds are skipped, not waited
+    for: a concurrent run is claiming those and this one moves on (SQLite
+    claim transactions hold the whole database, so nothing is held there)."""
+    query = (
+        select(subscribers)
+        .where(subscribers.c.status == "active", subscribers.c.id > after)
+        .order_by(subscribers.c.id)
+        .limit(size)
+    )
+    if email is not None:
+        query = query.where(func.lower(subscribers.c.email) == email.lower())
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return [from_row(row) for row in conn.execute(query)]
+
+
+def subscribers_by_id(conn: Connection, ids) -> dict[int, Subscriber]:
+    query = select(subscribers).where(subscribers.c.id.in_(list(ids)))
+    return {row.id: from_row(row) for row in conn.execute(query)}
+
+
+def count_active(conn: Connection) -> int:
+    query = select(func.count()).select_from(subscribers).where(subscribers.c.status == "active")
+    return conn.execute(query).scalar_one()
+
+
 def list_subscribers(conn: Connection, status: str | None = None) -> list[Subscriber]:
     query = select(subscribers).order_by(subscribers.c.id)
     if status:
