@@ -31,7 +31,7 @@ from digest.store.subscribers import Subscriber, lock_active_batch
 
 log = logging.getLogger(__name__)
 
-CLAIM_SIZE = 500  # subscribers per claim transaction
+CLAIM_SIZE = 200  # subscribers per claim transaction
 
 
 @dataclass

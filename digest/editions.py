@@ -8,7 +8,6 @@ the edition and its sent log in one transaction.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -210,10 +209,6 @@ def candidates_floor(spans: Sequence[tuple[datetime | None, datetime]]) -> datet
     return end
 
 
-def rendering_hash(digest: Digest) -> str:
-    return hashlib.sha256(repr(digest.rendering_key()).encode()).hexdigest()
-
-
 def claim(
     conn: Connection,
     planned: Planned,
@@ -224,8 +219,8 @@ def claim(
     keys: Collection[str] | None = None,
     run_id: int | None = None,
 ) -> bool:
-    """Claim the edition and write its sent log in the caller's transaction:
-    `keys` are the papers the email shows (default: every paper of the digest;
+    """Claim the edition, with the record of what it shows, in the caller's
+    transaction: `keys` are the papers the email shows (default: every paper of the digest;
     fewer when the size budget cut it). False when another run already claimed
     this period."""
     shown = [p.key for p in planned.digest.papers] if keys is None else list(keys)
@@ -237,7 +232,6 @@ def claim(
         now=now,
         leased_at=leased_at,
         status=status,
-        rendering_key=rendering_hash(planned.digest),
         sections=sections_record(planned.digest, set(shown)),
         run_id=run_id,
         reached_after=planned.previous_claim,
@@ -246,8 +240,10 @@ def claim(
 
 
 def sections_record(digest: Digest, shown: set[str]) -> list[dict]:
-    """What the email showed, in order, for `preview --date` of a sent edition."""
-    return [
+    """What the email showed, in order: the never-resend record, and what
+    `preview --date` and `digest sent` rebuild. Sections with nothing shown
+    are left out."""
+    record = [
         {
             "slug": section.slug,
             "title": section.title,
@@ -255,6 +251,7 @@ def sections_record(digest: Digest, shown: set[str]) -> list[dict]:
         }
         for section in digest.sections
     ]
+    return [section for section in record if section["entries"]]
 
 
 def digest_from_record(

@@ -56,7 +56,7 @@ def test_each_run_is_one_line_with_fields_in_json(bound, caplog):
     assert send.getMessage().endswith(": nothing due")
     record = json.loads(JsonFormatter().format(tidy))
     assert record["job"] == "housekeeping" and record["outcome"] == "ok"
-    assert record["counts"] == {"sent_log": 0, "editions": 0, "unconfirmed": 0, "fetch_states": 0}
+    assert record["counts"] == {"editions": 0, "digests": 0, "unconfirmed": 0, "fetch_states": 0}
     assert isinstance(record["duration_s"], float)
 
 
