@@ -27,6 +27,7 @@ from digest.periods import (
     period_for_date,
 )
 from digest.ranking import Ranked, RankingIndex, rank_topic
+from digest.received import Received
 from digest.selection import FIRST_EDITION_DAYS, POOL_DAYS, ByArrival, CandidatePool, load_pool
 from digest.store import editions as edition_store
 from digest.store.subscribers import Subscriber
@@ -63,6 +64,9 @@ class Planner:
     _interests: dict[tuple, list[Ranked]] = field(default_factory=dict)
     _arrivals: dict[int, tuple[list[Ranked], ByArrival[Ranked]]] = field(default_factory=dict)
     _papers: dict[str, Paper] | None = None
+    _shared: dict[tuple, Digest] = field(default_factory=dict)
+    # What subscribers have received, by digest id (digest.received).
+    received: Received = field(default_factory=Received)
 
     @property
     def index(self) -> RankingIndex:
@@ -128,6 +132,21 @@ class Planner:
         )
         return Planned(subscriber, period, digest, previous_claim=previous_claim)
 
+    def plan_shared(
+        self, subscriber: Subscriber, period: str, *, previous_claim: datetime | None
+    ) -> Digest:
+        """The digest `plan()` makes with nothing sent yet, computed once per
+        run for every subscriber with the same digest preferences, period and
+        previous claim. The caller checks its papers against what the
+        subscriber has received (`digest.received`) and calls `plan()` with
+        them when any was; otherwise it is the subscriber's digest, because
+        removing a candidate the digest does not show changes nothing in it."""
+        key = (digest_preferences(subscriber.prefs), period, previous_claim)
+        if key not in self._shared:
+            planned = self.plan(subscriber, period, previous_claim=previous_claim, sent=set())
+            self._shared[key] = planned.digest
+        return self._shared[key]
+
     def _narrowed(
         self, rankings: dict[str, list[Ranked]], previous_claim: datetime | None
     ) -> dict[str, list[Ranked]]:
@@ -146,6 +165,23 @@ class Planner:
         return out
 
 
+def digest_preferences(prefs) -> tuple:
+    """The preferences a digest depends on (not the timezone, hour or weekday:
+    those choose the period, which is keyed apart)."""
+    return (
+        tuple(prefs.topics),
+        tuple(prefs.keywords),
+        tuple(prefs.categories),
+        tuple(prefs.authors),
+        tuple(prefs.mute),
+        prefs.frequency,
+        prefs.max_papers,
+        prefs.format,
+        prefs.cross_lists,
+        prefs.min_upvotes,
+    )
+
+
 def due_period(
     conn: Connection,
     subscriber: Subscriber,
@@ -154,17 +190,32 @@ def due_period(
     on_date: date | None = None,
     force_hour: bool = False,
 ) -> str | None:
-    """The period to send now, or None. `on_date` names the period explicitly
-    (still never one already claimed). A period whose delivery moment came
-    before the subscription began is not due (unless forced): someone who signs
-    up at 06:00 for 07:00 gets today's edition at 07:00, not yesterday's now."""
+    """The period to send now, or None (see `due_from`), reading the
+    subscriber's claimed periods."""
+    periods = edition_store.claimed_periods(conn, subscriber.id)
+    return due_from(subscriber, periods, now, on_date=on_date, force_hour=force_hour)
+
+
+def due_from(
+    subscriber: Subscriber,
+    claimed: Collection[str],
+    now: datetime,
+    *,
+    on_date: date | None = None,
+    force_hour: bool = False,
+) -> str | None:
+    """The period to send now, or None, given every period already `claimed`
+    for the subscriber. `on_date` names the period explicitly (still never one
+    already claimed). A period whose delivery moment came before the
+    subscription began is not due (unless forced): someone who signs up at
+    06:00 for 07:00 gets today's edition at 07:00, not yesterday's now."""
     if on_date is not None:
         period = period_for_date(subscriber.prefs, on_date)
         current = current_period(subscriber.prefs, now)
         if parse_period(period)[1] > parse_period(current)[1]:
             return None  # a future edition: claiming it would block the ones before it
-        return None if edition_store.get_edition(conn, subscriber.id, period) else period
-    last = latest_period(edition_store.claimed_periods(conn, subscriber.id))
+        return None if period in claimed else period
+    last = latest_period(claimed)
     period = due(subscriber.prefs, now, last, force_hour=force_hour)
     if period is None or force_hour or last is not None:
         return period
@@ -187,6 +238,17 @@ def history(
     horizon = (now or datetime.now(UTC)) - GAP_HORIZON
     floor = candidates_floor(edition_store.claim_spans(conn, subscriber_id, since=horizon))
     return floor, edition_store.sent_keys(conn, subscriber_id)
+
+
+def floor_from(rows: Sequence[edition_store.HistoryRow], now: datetime) -> datetime | None:
+    """`history()`'s floor from the subscriber's edition rows (all of them, as
+    `edition_store.histories` reads them), without another query."""
+    horizon = now - GAP_HORIZON
+    counted = [r for r in rows if r.status in edition_store.COUNTED_STATES]
+    recent = sorted((r for r in counted if r.claimed_at >= horizon), key=lambda r: r.claimed_at)
+    spans = [(r.reached_after, r.claimed_at) for r in recent]
+    before = [r.claimed_at for r in counted if r.claimed_at < horizon]
+    return candidates_floor(([(None, max(before))] if before else []) + spans)
 
 
 def candidates_floor(spans: Sequence[tuple[datetime | None, datetime]]) -> datetime | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Connection, and_, delete, func, select, update
 
@@ -115,6 +116,33 @@ def claim_editions(
         .returning(editions.c.subscriber_id, editions.c.id)
     )
     return dict(conn.execute(statement, rows).all())
+
+
+class HistoryRow(NamedTuple):
+    period: str
+    status: str
+    claimed_at: datetime
+    reached_after: datetime | None
+    digest_id: int | None
+
+
+def histories(conn: Connection, subscriber_ids: Collection[int]) -> dict[int, list[HistoryRow]]:
+    """Every edition of each subscriber, small columns only, in one query: what
+    planning a batch needs (claimed periods, the candidates floor, what was
+    received). Subscribers without editions are left out."""
+    columns = (
+        editions.c.subscriber_id,
+        editions.c.period,
+        editions.c.status,
+        editions.c.claimed_at,
+        editions.c.reached_after,
+        editions.c.digest_id,
+    )
+    query = select(*columns).where(editions.c.subscriber_id.in_(list(subscriber_ids)))
+    found: dict[int, list[HistoryRow]] = {}
+    for sid, *rest in conn.execute(query):
+        found.setdefault(sid, []).append(HistoryRow(*rest))
+    return found
 
 
 def claimed_periods(conn: Connection, subscriber_id: int) -> list[str]:
