@@ -32,7 +32,11 @@ def save_digests(
     conn: Connection, records: Mapping[str, tuple[str, list[dict]]], *, now: datetime
 ) -> dict[str, int]:
     """Make sure a row exists for each `key -> (period, sections)`; returns each
-    key's id. Two statements whatever the number of new rows, three in all."""
+    key's id. Two statements whatever the number of new rows, three in all.
+
+    New rows go in in key order: a transaction inserting a key another one has
+    inserted but not committed waits for it, and one order for everyone means
+    two runs never wait for each other in a circle (a deadlock)."""
     ids = _ids(conn, records)
     new = [
         {
@@ -42,7 +46,7 @@ def save_digests(
             "paper_count": len(paper_keys(sections)),
             "created_at": now,
         }
-        for key, (period, sections) in records.items()
+        for key, (period, sections) in sorted(records.items())
         if key not in ids
     ]
     if new:
