@@ -93,7 +93,13 @@ def claim_editions(
     whose claim it is, and whether its run lives, is `run_id`'s business)."""
     if not claims:
         return {}
-    keys = {c.subscriber_id: record_key(c.period, c.sections) for c in claims if c.sections}
+    keys, known = {}, {}  # record keys, computed once per shared sections list
+    for c in claims:
+        if c.sections:
+            memo = (c.period, id(c.sections))
+            if memo not in known:
+                known[memo] = record_key(c.period, c.sections)
+            keys[c.subscriber_id] = known[memo]
     records = {keys[c.subscriber_id]: (c.period, c.sections) for c in claims if c.sections}
     digest_ids = save_digests(conn, records, now=now)
     rows = [
