@@ -14,10 +14,10 @@ and sends nothing.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy import Connection, and_, case, delete, func, select, update
 
 from digest.db.schema import editions, sent_log, subscribers, suppressions
 from digest.store.subscribers import email_hash
@@ -163,6 +163,44 @@ def mark_failed(
     """Rejected on its merits: keep the edition (not retried), forget its papers."""
     if set_status(conn, [edition_id], "failed", run_id=run_id, error=error[:2000]):
         conn.execute(delete(sent_log).where(sent_log.c.edition_id == edition_id))
+
+
+def set_each(
+    conn: Connection,
+    status: str,
+    own: Mapping[int, str | None],
+    column: str,
+    *,
+    run_id: int | None = None,
+    **values,
+) -> list[int]:
+    """`set_status` for the editions keyed in `own`, each one's `column` set to
+    its own value, in one statement (a CASE when the values differ). With
+    `run_id`, only editions that run still holds in "sending". Returns the ids
+    changed."""
+    if not own:
+        return []
+    distinct = set(own.values())
+    value = distinct.pop() if len(distinct) == 1 else case(dict(own), value=editions.c.id)
+    statement = (
+        update(editions)
+        .where(editions.c.id.in_(list(own)), *_held(run_id))
+        .values(status=status, **{column: value}, **values)
+        .returning(editions.c.id)
+    )
+    return list(conn.execute(statement).scalars())
+
+
+def mark_failed_each(
+    conn: Connection, errors: Mapping[int, str], *, run_id: int | None = None
+) -> list[int]:
+    """`mark_failed` for many editions in two statements: each keeps its own
+    error; the papers of those changed are forgotten. Returns the ids changed."""
+    own = {edition_id: error[:2000] for edition_id, error in errors.items()}
+    failed = set_each(conn, "failed", own, "error", run_id=run_id)
+    if failed:
+        conn.execute(delete(sent_log).where(sent_log.c.edition_id.in_(failed)))
+    return failed
 
 
 def release(conn: Connection, edition_ids: Iterable[int], *, run_id: int | None = None) -> int:
