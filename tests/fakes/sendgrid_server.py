@@ -26,7 +26,7 @@ answered 503 without being accepted (SendGrid never took it; a crash test
 then expects its recipients to have the digest only after a resend). `deliveries()`
 expands every accepted request into one email per recipient, substitutions
 applied, so tests can check each recipient's final content. `connections`
-counts the TCP connections clients opened.
+counts the TCP connections that carried Mail Send requests.
 
 For benchmarks, `FakeSendGrid(keep_bodies=False)` keeps only counts
 (`counts()`: requests received and accepted, recipients, bytes, connections),
@@ -366,10 +366,7 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
 
-        def setup(self) -> None:
-            super().setup()
-            with fake._lock:
-                fake.connections += 1
+        counted = False  # this connection has carried a Mail Send request
 
         def do_GET(self) -> None:
             if self.path != "/stats":
@@ -383,6 +380,10 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             number = fake._arrive()
+            if not self.counted:
+                self.counted = True
+                with fake._lock:
+                    fake.connections += 1
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length <= MAX_BODY else b""
             if self.path != "/v3/mail/send":
