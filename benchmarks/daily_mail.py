@@ -69,14 +69,15 @@ def make_mailer(kind: str, mime: str, site: SiteInfo, url: str | None, date: dat
 
 
 @contextlib.contextmanager
-def fake_sendgrid(kind: str) -> Iterator[str | None]:
+def fake_sendgrid(kind: str, tls: tuple[Path, Path] | None = None) -> Iterator[str | None]:
     """The URL of a counts-only fake SendGrid in a child process (None for
-    the mime mailer), stopped on exit."""
+    the mime mailer), stopped on exit; `tls`: (certificate, key) to serve https."""
     if kind != "sendgrid":
         yield None
         return
+    options = ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])] if tls else []
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.sendgrid_server"],
+        [sys.executable, "-m", "tests.fakes.sendgrid_server", *options],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -84,7 +85,7 @@ def fake_sendgrid(kind: str) -> Iterator[str | None]:
     try:
         assert child.stdout is not None
         url = child.stdout.readline().strip()
-        if not url.startswith("http://"):
+        if not url.startswith(("http://", "https://")):
             raise RuntimeError("the fake SendGrid server did not start")
         yield url
     finally:

@@ -21,7 +21,8 @@ dropped when it is readable while idle (the server's close has arrived) or
 has been idle longer than `IDLE_LIMIT` (before a server's idle timeout closes
 it under us), so a closed idle connection never turns a request into a lost
 answer. When a proxy is configured for the host (`https_proxy` and friends),
-requests go through urllib as before.
+requests go through urllib as before (the proxy settings are read when the
+mailer is made).
 """
 
 from __future__ import annotations
@@ -75,14 +76,14 @@ class Connection:
         self._context = ssl.create_default_context() if self.scheme == "https" else None
         self._conn: http.client.HTTPConnection | None = None
         self._idle_since = 0.0
+        # Read once: the environment does not change under a run.
+        self._direct = self.scheme not in urllib.request.getproxies() or bool(
+            urllib.request.proxy_bypass(self.host)
+        )
 
     def serves(self, request: urllib.request.Request) -> bool:
         """Whether `request` goes to this connection's host without a proxy."""
-        if request.type != self.scheme or request.host.lower() != self._netloc():
-            return False
-        return self.scheme not in urllib.request.getproxies() or bool(
-            urllib.request.proxy_bypass(self.host)
-        )
+        return self._direct and request.type == self.scheme and request.host == self._netloc()
 
     def open(self, request: urllib.request.Request, timeout: float | None) -> Answer:
         conn = self._ready(timeout)
@@ -137,8 +138,9 @@ class Connection:
         return self._conn
 
     def _netloc(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6
         default = 443 if self.scheme == "https" else 80
-        return self.host if self.port == default else f"{self.host}:{self.port}"
+        return host if self.port == default else f"{host}:{self.port}"
 
 
 def _readable(conn: http.client.HTTPConnection) -> bool:

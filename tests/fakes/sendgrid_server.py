@@ -30,8 +30,8 @@ counts the TCP connections that carried Mail Send requests.
 
 For benchmarks, `FakeSendGrid(keep_bodies=False)` keeps only counts
 (`counts()`: requests received and accepted, recipients, bytes, connections),
-and `python -m tests.fakes.sendgrid_server` runs one in its own process: it
-prints its URL, answers `GET /stats` with the counts as JSON, and stops on
+and `python -m tests.fakes.sendgrid_server [--tls-cert PEM --tls-key PEM]` runs
+one in its own process (over https with a certificate): it prints its URL, answers `GET /stats` with the counts as JSON, and stops on
 SIGTERM or SIGINT.
 """
 
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 import time
 import uuid
@@ -99,7 +100,14 @@ class Hold:
 
 
 class FakeSendGrid:
-    def __init__(self, api_key: str = API_KEY, *, keep_bodies: bool = True, port: int = 0) -> None:
+    def __init__(
+        self,
+        api_key: str = API_KEY,
+        *,
+        keep_bodies: bool = True,
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.api_key = api_key
         self.keep_bodies = keep_bodies
         self.accepted: list[Accepted] = []
@@ -115,6 +123,9 @@ class FakeSendGrid:
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", port), _handler_for(self))
         self._server.fake = self
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -135,7 +146,7 @@ class FakeSendGrid:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     def fail(self, number: int, kind: str) -> None:
         self._faults[number] = kind
@@ -477,11 +488,17 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tls-cert", help="serve https with this certificate (PEM)")
+    parser.add_argument("--tls-key", help="... and this key (PEM)")
     args = parser.parse_args()
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    with FakeSendGrid(keep_bodies=False, port=args.port) as fake:
+    with FakeSendGrid(keep_bodies=False, port=args.port, tls=tls) as fake:
         print(fake.url, flush=True)
         stop.wait()
 
