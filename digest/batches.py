@@ -16,7 +16,9 @@ from collections.abc import Iterator
 
 from digest.editions import Planned
 
-HOLD_LIMIT = 5000
+# Editions held at most; the send run's compile cache keeps this many distinct
+# digests (and a claim batch's), so what is held is not compiled twice.
+HOLD_LIMIT = 2000
 
 
 class Batches:

@@ -25,7 +25,7 @@ from typing import NoReturn
 
 from sqlalchemy import Engine
 
-from digest.batches import Batches
+from digest.batches import HOLD_LIMIT, Batches
 from digest.claims import CLAIM_SIZE, ClaimOptions, claim_next
 from digest.delivery import deliver_batch
 from digest.editions import Planned, Planner
@@ -123,7 +123,9 @@ def _stop(exc: AuthError, released: int) -> NoReturn:
 
 
 def _plan_all(engine, run: Run | None, mailer, options, report, site, secret, progress) -> None:
-    cache = CompileCache(site)
+    # Digests are compiled at claim (what the email shows) and used again at
+    # delivery: keep every digest that can be waiting in `Batches` meanwhile.
+    cache = CompileCache(site, maxsize=HOLD_LIMIT + options.claim_size)
     ceiling = SendCeiling(engine, options.send_rate, options.rate_clock, options.sleep)
 
     def deliver(batch: list[Planned]) -> Counter:
