@@ -231,6 +231,17 @@ def test_the_planner_ranks_custom_interests_over_a_subscriber_s_possible_candida
             assert narrowed[slug] == expected, (slug, previous)
 
 
+def test_a_cut_made_again_is_the_same_list():
+    papers = unique(POOLS["synthetic-0"])
+    arrivals = ByArrival(papers, papers)
+    claim = NOW - timedelta(hours=30)
+    first = arrivals.could_be_candidates(previous_claim=claim, now=NOW)
+    again = arrivals.could_be_candidates(previous_claim=claim + timedelta(seconds=1), now=NOW)
+    fresh = ByArrival(papers, papers).could_be_candidates(previous_claim=claim, now=NOW)
+    assert first is again and first == fresh
+    assert 0 < len(first) < len(papers)
+
+
 def test_words_are_stemmed_as_written_whatever_was_stemmed_before():
     assert stems("LLMs llms Models models") == ("llm", "llms", "model", "model")
     assert stems("The LLMs") == ("llm",) and analyse("llms LLMs") == ("llms", "llm")
