@@ -151,7 +151,7 @@ class ByArrival(Generic[T]):
     digest as from the whole one (composition keeps only candidates anyway)
     while a daily subscriber's pass covers the day's papers, not the pool."""
 
-    _MAX_CUTS = 256
+    _MAX_CUTS = 64
 
     def __init__(self, items: Sequence[T], papers: Sequence[Paper | None]) -> None:
         self.items = list(items)
