@@ -26,9 +26,16 @@ from digest.periods import (
     parse_period,
     period_for_date,
 )
-from digest.ranking import Ranked, RankingIndex, rank_topic
+from digest.ranking import Ranked, RankingIndex, TopicRanking, rank_topic
 from digest.received import Received
-from digest.selection import FIRST_EDITION_DAYS, POOL_DAYS, ByArrival, CandidatePool, load_pool
+from digest.selection import (
+    FIRST_EDITION_DAYS,
+    POOL_DAYS,
+    ByArrival,
+    CandidatePool,
+    arrival_order,
+    load_pool,
+)
 from digest.store import editions as edition_store
 from digest.store.subscribers import Subscriber
 from digest.topics import custom_topic, get_topic, load_catalog
@@ -71,9 +78,11 @@ class Planner:
 
     @property
     def index(self) -> RankingIndex:
-        """The pool tokenised and stemmed once, shared by every topic's ranking."""
+        """The pool tokenised and stemmed once, shared by every topic's ranking;
+        in the order papers reached us, so the papers a subscriber could be
+        shown are mostly one stretch of it (see `_narrowed`)."""
         if self._index is None:
-            self._index = RankingIndex(self.pool)
+            self._index = RankingIndex(arrival_order(self.pool))
         return self._index
 
     @classmethod
@@ -85,12 +94,14 @@ class Planner:
             self._rankings[slug] = rank_topic(get_topic(slug), self.index, self.now)
         return self._rankings[slug]
 
-    def rankings_for(self, subscriber: Subscriber) -> dict[str, list[Ranked]]:
+    def rankings_for(self, subscriber: Subscriber) -> dict[str, Sequence[Ranked]]:
         """Rankings of the subscriber's topics. A topic the catalog no longer has
-        is skipped (and logged) rather than failing everyone's send."""
+        is skipped (and logged) rather than failing everyone's send. Custom
+        interests are a `TopicRanking`: ranked over the whole pool only if read
+        whole, `_narrowed` ranks just the subscriber's possible candidates."""
         prefs = subscriber.prefs
         catalog = load_catalog()
-        ranked = {}
+        ranked: dict[str, Sequence[Ranked]] = {}
         for choice in prefs.topics:
             if choice.slug in catalog:
                 ranked[choice.slug] = self.ranking(choice.slug)
@@ -98,10 +109,10 @@ class Planner:
                 log.warning("subscriber %s: unknown topic %r skipped", subscriber.id, choice.slug)
         interests = custom_topic(prefs)
         if interests is not None:
-            # Personal interests are ranked once per distinct set of interests.
+            # One per distinct set of interests (mostly one subscriber's own).
             key = (interests.keywords, interests.categories, interests.authors)
             if key not in self._interests:
-                self._interests[key] = rank_topic(interests, self.index, self.now)
+                self._interests[key] = TopicRanking(interests, self.index, self.now)
             ranked[interests.slug] = self._interests[key]
         return ranked
 
@@ -159,14 +170,24 @@ class Planner:
         return self._shared[key]
 
     def _narrowed(
-        self, rankings: dict[str, list[Ranked]], previous_claim: datetime | None
+        self, rankings: dict[str, Sequence[Ranked]], previous_claim: datetime | None
     ) -> dict[str, list[Ranked]]:
         """Each ranking cut to the papers that could be this subscriber's
-        candidates (same digest, far fewer entries to filter)."""
+        candidates (same digest, far fewer entries to filter). Custom interests
+        are ranked over those papers only: the same list, without ranking the
+        rest of the pool for one subscriber."""
         if self._papers is None:
             self._papers = {p.key: p for p in self.pool}
-        out = {}
+        index, out = self.index, {}
         for slug, ranking in rankings.items():
+            if isinstance(ranking, TopicRanking):
+                # The index's papers cut like a ranking: their positions.
+                positions = index.derived(
+                    "arrivals", lambda: ByArrival(range(len(index)), index.papers)
+                )
+                cut = positions.could_be_candidates(previous_claim=previous_claim, now=self.now)
+                out[slug] = rank_topic(ranking.topic, index, self.now, among=cut)
+                continue
             # Keyed by identity: the lists are the planner's own cached rankings.
             if id(ranking) not in self._arrivals:
                 papers = [self._papers.get(r.key) for r in ranking]

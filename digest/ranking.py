@@ -2,7 +2,11 @@
 
 Ranking runs once per topic per edition over the whole pool and is shared by
 every subscriber of that topic, so nothing here depends on a subscriber
-(`digest.compose` does the per-subscriber merge).
+(`digest.compose` does the per-subscriber merge). Custom interests, mostly one
+subscriber's own, can be ranked over just the papers that subscriber could be
+shown (`among`), with the same scores. Either way only papers carrying
+evidence are scored (`digest.ranking_index`), so a topic costs what its
+evidence costs, not what the pool does.
 
 Relevance = text evidence + category evidence (+ author evidence for custom
 interests). Text evidence is BM25F over title and abstract: stemmed terms and
@@ -22,26 +26,18 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
 from digest.papers import Paper
-from digest.textmatch import analyse, count_at, name_parts, positions, same_author
+from digest.ranking_index import RankingIndex, Subset, selected
+from digest.textmatch import analyse, name_parts, same_author
 from digest.topics import GENERIC_WORDS, INTERESTS_SLUG, Topic
 
-# BM25F parameters (the usual defaults); a title word counts like three in the abstract.
-K1 = 1.2
-B = 0.75
-TITLE_WEIGHT = 3.0
 RELATED_WEIGHT = 0.4  # a `related` term weighs this much of a keyword
-# Rarity: log(1/p) scaled so a term in 1 paper out of 1000 weighs 1. p is smoothed
-# towards 1% with 200 pseudo-papers, so a tiny pool does not make every term rare.
-_RARE_P = 0.001
-_PRIOR_DOCS = 200.0
-_PRIOR_RATE = 0.01
-_MIN_IDF = 0.05
 # Category evidence; the default gate (topics.DEFAULT_MIN_RELEVANCE) is 0.75.
 PRIMARY_HOME = 1.0  # primary category is a home category: relevant on its own
 CROSS_HOME = 0.5  # cross-listed into a home category
@@ -77,88 +73,6 @@ class _Term:
     tokens: tuple[str, ...]
     weight: float
     generic: bool = False  # one generic word: orders, never gates or explains
-
-
-class _Doc:
-    __slots__ = ("paper", "title", "abstract", "at", "primary", "secondary", "authors")
-
-    def __init__(self, paper: Paper) -> None:
-        self.paper = paper
-        self.title = analyse(paper.title or "")
-        self.abstract = analyse(paper.abstract or "")
-        self.at = (positions(self.title), positions(self.abstract))  # word -> positions
-        cats = list(paper.categories)
-        self.primary = paper.primary_category or (cats[0] if cats else None)
-        self.secondary = frozenset(cats) - {self.primary}
-        self.authors = tuple(name_parts(a) for a in paper.authors)
-
-
-class RankingIndex:
-    """Corpus statistics of one pool of papers, built once per edition and shared
-    by every topic ranked over it: each paper is tokenised and stemmed once, and
-    phrase occurrences are cached. Papers with a repeated key count once."""
-
-    def __init__(self, papers: Iterable[Paper]) -> None:
-        seen: set[str] = set()
-        self.docs: list[_Doc] = []
-        for paper in papers:
-            if paper.key not in seen:
-                seen.add(paper.key)
-                self.docs.append(_Doc(paper))
-        self._postings: dict[str, set[int]] = {}
-        self._by_category: dict[str, set[int]] = {}
-        for i, doc in enumerate(self.docs):
-            for token in doc.at[0].keys() | doc.at[1].keys():
-                self._postings.setdefault(token, set()).add(i)
-            for category in doc.secondary | ({doc.primary} if doc.primary else set()):
-                self._by_category.setdefault(category, set()).add(i)
-        n = max(len(self.docs), 1)
-        self._avg_title = max(sum(len(d.title) for d in self.docs) / n, 1.0)
-        self._avg_abstract = max(sum(len(d.abstract) for d in self.docs) / n, 1.0)
-        self._occurrences: dict[tuple[str, ...], dict[int, tuple[int, int]]] = {}
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self.docs)
-
-    def occurrences(self, tokens: tuple[str, ...]) -> dict[int, tuple[int, int]]:
-        """Doc index -> (count in title, count in abstract) of a term or phrase."""
-        with self._lock:
-            cached = self._occurrences.get(tokens)
-        if cached is not None:
-            return cached
-        sets = sorted((self._postings.get(t, set()) for t in tokens), key=len)
-        found: dict[int, tuple[int, int]] = {}
-        for i in sets[0].intersection(*sets[1:]) if sets else ():
-            doc = self.docs[i]
-            counts = (
-                count_at(doc.title, tokens, doc.at[0].get(tokens[0], ())),
-                count_at(doc.abstract, tokens, doc.at[1].get(tokens[0], ())),
-            )
-            if counts != (0, 0):
-                found[i] = counts
-        with self._lock:
-            self._occurrences[tokens] = found
-        return found
-
-    def idf(self, doc_freq: int) -> float:
-        """Rarity weight in [0.05, 1]: near 1 for rare terms, small for common ones."""
-        p = (doc_freq + _PRIOR_RATE * _PRIOR_DOCS) / (len(self.docs) + _PRIOR_DOCS)
-        return min(1.0, max(_MIN_IDF, math.log(1 / p) / math.log(1 / _RARE_P)))
-
-    def saturation(self, i: int, title_count: int, abstract_count: int) -> float:
-        """BM25F term-frequency saturation in [0, 1) of one term in doc i."""
-        doc = self.docs[i]
-        norm_t = 1 - B + B * len(doc.title) / self._avg_title
-        norm_a = 1 - B + B * len(doc.abstract) / self._avg_abstract
-        x = TITLE_WEIGHT * title_count / norm_t + abstract_count / norm_a
-        return x / (K1 + x)
-
-    def in_categories(self, categories: Iterable[str]) -> set[int]:
-        out: set[int] = set()
-        for category in categories:
-            out |= self._by_category.get(category, set())
-        return out
 
 
 _LAST_LOCK = threading.Lock()
@@ -203,44 +117,50 @@ def _generic_stems() -> frozenset[str]:
     return frozenset(stem for word in GENERIC_WORDS for stem in analyse(word))
 
 
-def _text_evidence(topic: Topic, index: RankingIndex) -> dict[int, list[tuple[float, _Term]]]:
+def _text_evidence(
+    terms: Iterable[_Term], index: RankingIndex, among: Subset | None
+) -> dict[int, list[tuple[float, _Term]]]:
+    """Position -> [(weight, term)] of the papers (in `among`) matching the terms."""
     hits: dict[int, list[tuple[float, _Term]]] = {}
-    for term in _terms(topic):
+    for term in terms:
         found = index.occurrences(term.tokens)
-        idf = index.idf(len(found))
-        for i, (in_title, in_abstract) in found.items():
-            weight = term.weight * idf * index.saturation(i, in_title, in_abstract)
-            hits.setdefault(i, []).append((weight, term))
+        scale = term.weight * found.idf
+        for i, saturation in selected(found, among):
+            hits.setdefault(i, []).append((scale * saturation, term))
     return hits
 
 
-def _category_evidence(home: frozenset, related: frozenset, doc: _Doc) -> tuple[float, str, str]:
+def _category_evidence(
+    home: frozenset, related: frozenset, primary: str | None, secondary: frozenset
+) -> tuple[float, str, str]:
     """(bonus, via, label for the reason) from the paper's categories."""
     bonus, via, label = 0.0, "text", ""
-    if doc.secondary & related:
+    if secondary & related:
         bonus = CROSS_RELATED
-    crossed = sorted(doc.secondary & home)
+    crossed = sorted(secondary & home)
     if crossed:
         bonus, via, label = CROSS_HOME, "cross", f"{crossed[0]} (cross-list)"
-    if doc.primary in related:
-        bonus, via, label = max(bonus, PRIMARY_RELATED), "primary", doc.primary
-    if doc.primary in home:
-        bonus, via, label = PRIMARY_HOME, "primary", doc.primary
+    if primary in related:
+        bonus, via, label = max(bonus, PRIMARY_RELATED), "primary", primary
+    if primary in home:
+        bonus, via, label = PRIMARY_HOME, "primary", primary
     return bonus, via, label
 
 
-def _followed_author(wanted: list[tuple[str, ...]], doc: _Doc) -> str:
+def _followed_author(wanted: list[tuple[str, ...]], paper: Paper) -> str:
     """The first of the paper's author names matching a followed author, else ""."""
-    for name, parts in zip(doc.paper.authors, doc.authors, strict=True):
+    for name in paper.authors:
+        parts = name_parts(name)
         if any(same_author(w, parts) for w in wanted):
             return name
     return ""
 
 
 def _reason(category: str, hits: list[tuple[float, _Term]], author: str) -> str:
+    """Names the category, the strongest distinctive terms (`hits` holds no
+    generic one) and the followed author."""
     shown: list[_Term] = []
-    distinctive = [hit for hit in hits if not hit[1].generic]
-    for _, term in sorted(distinctive, key=lambda h: (-h[0], h[1].label)):
+    for _, term in sorted(hits, key=lambda h: (-h[0], h[1].label)):
         if len(shown) == MAX_REASON_TERMS:
             break
         # "diffusion" adds nothing next to "diffusion model".
@@ -282,37 +202,76 @@ def combined_score(relevance: float, trend: float) -> float:
     return rel + TREND_WEIGHT * (1 - math.exp(-trend / _TREND_SCALE))
 
 
-def rank_topic(topic: Topic, papers: Sequence[Paper] | RankingIndex, now: datetime) -> list[Ranked]:
+def rank_topic(
+    topic: Topic,
+    papers: Sequence[Paper] | RankingIndex,
+    now: datetime,
+    *,
+    among: Sequence[int] | None = None,
+) -> list[Ranked]:
     """The papers relevant to `topic`, best first (score descending, then key).
 
     Pass a `RankingIndex` to rank many topics over one pool without
-    re-tokenising it. The result depends only on the topic, the pool and `now`.
+    re-tokenising it; `among` (positions in its `papers`, ascending) ranks only
+    those papers, with the whole pool's statistics: the same list as the whole
+    ranking with the others left out. The result depends only on the topic, the
+    pool and `now`. Only papers with evidence (a term, a category, a followed
+    author's surname) are scored.
     """
     index = as_index(papers)
-    text = _text_evidence(topic, index)
+    subset = None if among is None else Subset(among)
+    # Generic terms never make a paper relevant: they are looked up only for
+    # the papers that are (in _scored).
+    text = _text_evidence([t for t in _terms(topic) if not t.generic], index, subset)
+    home, related = frozenset(topic.categories), frozenset(topic.related_categories)
+    candidates = set(text) | index.in_categories(home | related, subset)
+    surnames = {parts[-1] for parts in map(name_parts, topic.authors) if parts}
+    if surnames:
+        candidates |= index.by_surname(surnames, subset)
+    return _scored(topic, index, candidates, text, now)
+
+
+def _scored(
+    topic: Topic,
+    index: RankingIndex,
+    candidates: Iterable[int],
+    text: dict[int, list[tuple[float, _Term]]],
+    now: datetime,
+) -> list[Ranked]:
+    """The candidates (positions) that pass the topic's gate, ranked, from their
+    distinctive terms' hits (`text`), categories, followed authors and then the
+    topic's generic terms."""
     home, related = frozenset(topic.categories), frozenset(topic.related_categories)
     wanted = [name_parts(a) for a in topic.authors]
-    candidates = set(text) | index.in_categories(home | related)
-    if wanted:
-        candidates = set(range(len(index)))
+    generic = [(t, index.occurrences(t.tokens)) for t in _terms(topic) if t.generic]
+    trends = index.derived(("trend", now), lambda: _trends(index, now))
+    by_categories: dict[tuple, tuple[float, str, str]] = {}  # few distinct listings
     out: list[Ranked] = []
     for i in candidates:
-        doc = index.docs[i]
-        hits = text.get(i, [])
-        bonus, via, label = _category_evidence(home, related, doc)
-        author = _followed_author(wanted, doc) if wanted else ""
+        listed = (index.primary[i], index.secondary[i])
+        if listed not in by_categories:
+            by_categories[listed] = _category_evidence(home, related, *listed)
+        bonus, via, label = by_categories[listed]
+        paper, hits = index.papers[i], text.get(i, [])
+        author = _followed_author(wanted, paper) if wanted else ""
         # What passes the gate leaves generic words out; they only order.
-        evidence = sum(w for w, t in hits if not t.generic) + bonus + (AUTHOR if author else 0.0)
+        evidence = sum(w for w, _ in hits) + bonus + (AUTHOR if author else 0.0)
         if evidence <= 0 or evidence < topic.min_relevance:
             continue
-        relevance = evidence + sum(w for w, t in hits if t.generic)
-        trend = trend_score(doc.paper, now)
-        reason = _reason(label, hits, author)
-        out.append(
-            Ranked(doc.paper.key, relevance, trend, combined_score(relevance, trend), reason, via)
+        relevance = evidence + sum(
+            term.weight * found.idf * saturation
+            for term, found in generic
+            if (saturation := found.saturation_at(i)) is not None
         )
+        trend = trends[i]
+        score = combined_score(relevance, trend)
+        out.append(Ranked(paper.key, relevance, trend, score, _reason(label, hits, author), via))
     out.sort(key=lambda r: (-r.score, r.key))
     return out
+
+
+def _trends(index: RankingIndex, now: datetime) -> array:
+    return array("d", (trend_score(paper, now) for paper in index.papers))
 
 
 def rank_topics(
@@ -321,3 +280,28 @@ def rank_topics(
     """`rank_topic` for each topic over one shared index, keyed by slug."""
     index = as_index(papers)
     return {topic.slug: rank_topic(topic, index, now) for topic in topics}
+
+
+class TopicRanking(Sequence[Ranked]):
+    """`rank_topic(topic, index, now)` as a sequence, ranked when first read: for
+    a ranking that is mostly wanted for some papers only (`rank_topic(...,
+    among=...)`: custom interests, ranked over one subscriber's possible
+    candidates), so the whole pool is ranked only if someone reads it whole."""
+
+    def __init__(self, topic: Topic, index: RankingIndex, now: datetime) -> None:
+        self.topic, self.index, self.now = topic, index, now
+        self._whole: list[Ranked] | None = None
+
+    def _ranked(self) -> list[Ranked]:
+        if self._whole is None:
+            self._whole = rank_topic(self.topic, self.index, self.now)
+        return self._whole
+
+    def __getitem__(self, item):  # noqa: ANN001 - an int or a slice, as for a list
+        return self._ranked()[item]
+
+    def __len__(self) -> int:
+        return len(self._ranked())
+
+    def __iter__(self) -> Iterator[Ranked]:
+        return iter(self._ranked())

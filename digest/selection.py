@@ -133,6 +133,17 @@ def _position(item: tuple[int, Paper]) -> int:
     return item[0]
 
 
+def arrival_order(papers: Iterable[Paper]) -> list[Paper]:
+    """The papers in the order they reached us (never stamped first; ties keep
+    their order), so that the ones a later edition could show are a tail of it."""
+    return sorted(papers, key=_arrival_key)
+
+
+def _arrival_key(paper: Paper) -> tuple[bool, datetime | None]:
+    reach = _reach(paper)
+    return (reach is not None, reach)
+
+
 class ByArrival(Generic[T]):
     """A ranked list (any items, each about one paper) that can be cut, for one
     subscriber, to the items whose paper could be among their candidates — by
@@ -140,17 +151,31 @@ class ByArrival(Generic[T]):
     digest as from the whole one (composition keeps only candidates anyway)
     while a daily subscriber's pass covers the day's papers, not the pool."""
 
+    _MAX_CUTS = 64
+
     def __init__(self, items: Sequence[T], papers: Sequence[Paper | None]) -> None:
         self.items = list(items)
         reach = sorted((_reach(p), i) for i, p in enumerate(papers) if p and _reach(p))
         dated = sorted((_own_date(p), i) for i, p in enumerate(papers) if p and _own_date(p))
         self._reach, self._reach_at = [m for m, _ in reach], [i for _, i in reach]
         self._date, self._date_at = [m for m, _ in dated], [i for _, i in dated]
+        # Subscribers whose previous claims fall between the same two arrivals
+        # get the same cut: one list for all of them.
+        self._cuts: dict[tuple[bool, int], list[T]] = {}
 
     def could_be_candidates(self, *, previous_claim: datetime | None, now: datetime) -> list[T]:
+        """The cut, in the list's order; shared by the calls that make the same
+        cut, so never modify it."""
         if previous_claim is None:
             after = now - timedelta(days=FIRST_EDITION_DAYS)
-            at = self._date_at[bisect.bisect_right(self._date, after) :]
+            cut = (False, bisect.bisect_right(self._date, after))
         else:
-            at = self._reach_at[bisect.bisect_right(self._reach, previous_claim - CLOCK_MARGIN) :]
-        return [self.items[i] for i in sorted(at)]
+            cut = (True, bisect.bisect_right(self._reach, previous_claim - CLOCK_MARGIN))
+        found = self._cuts.get(cut)
+        if found is None:
+            at = (self._reach_at if cut[0] else self._date_at)[cut[1] :]
+            found = [self.items[i] for i in sorted(at)]
+            if len(self._cuts) >= self._MAX_CUTS:
+                self._cuts.clear()
+            self._cuts[cut] = found
+        return found

@@ -32,25 +32,48 @@ _STEMMER = snowballstemmer.stemmer("english")
 _STEM_LOCK = threading.Lock()
 
 
-@lru_cache(maxsize=200_000)
-def _stem(word: str) -> str:
-    with _STEM_LOCK:  # snowball stemmers keep state while stemming
-        return _STEMMER.stemWord(word)
+# A word as written -> its stem ("" for a stopword): the words of a pool's
+# abstracts repeat, and stemming is most of analysing them.
+_SURFACE: dict[str, str] = {}
+_SURFACE_MAX = 200_000
 
 
 @lru_cache(maxsize=8192)
 def analyse(text: str) -> tuple[str, ...]:
     """Lower-cased Snowball stems of the words of `text`, accents and stopwords
     dropped; hyphens split words. "LLMs" becomes "llm" (acronym plurals)."""
+    return stems(text)
+
+
+def stems(text: str) -> tuple[str, ...]:
+    """`analyse` without its cache: for text analysed once (a pool's abstracts,
+    which would only push the keywords and muted words out of the cache)."""
+    known = _SURFACE
     out = []
     for word in _WORD.findall(_fold(text)):
-        if not word.islower():
-            if word[-1] == "s" and sum(c.isupper() for c in word[:-1]) >= 2:
-                word = word[:-1]
-            word = word.lower()
-        if word not in _STOPWORDS:
-            out.append(_stem(word))
+        stem = known.get(word)
+        if stem is None:
+            stem = _surface_stem(word)
+        if stem:
+            out.append(stem)
     return tuple(out)
+
+
+def _surface_stem(written: str) -> str:
+    word = written
+    if not word.islower():
+        if word[-1] == "s" and sum(c.isupper() for c in word[:-1]) >= 2:
+            word = word[:-1]
+        word = word.lower()
+    if word in _STOPWORDS:
+        stem = ""
+    else:
+        with _STEM_LOCK:  # snowball stemmers keep state while stemming
+            stem = _STEMMER.stemWord(word)
+    if len(_SURFACE) >= _SURFACE_MAX:
+        _SURFACE.clear()
+    _SURFACE[written] = stem
+    return stem
 
 
 def contains(tokens: tuple[str, ...], phrase: tuple[str, ...]) -> int:
@@ -64,14 +87,6 @@ def count_at(tokens: tuple[str, ...], phrase: tuple[str, ...], starts: Sequence[
         return len(starts)
     n = len(phrase)
     return sum(1 for i in starts if tokens[i : i + n] == phrase)
-
-
-def positions(tokens: tuple[str, ...]) -> dict[str, list[int]]:
-    """Each token's positions in `tokens`, for `count_at`."""
-    out: dict[str, list[int]] = {}
-    for i, token in enumerate(tokens):
-        out.setdefault(token, []).append(i)
-    return out
 
 
 def mentions(paper: Paper, phrases: Iterable[str]) -> list[str]:

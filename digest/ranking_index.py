@@ -1,0 +1,274 @@
+"""The inverted index `digest.ranking` scores a pool of papers with.
+
+Built once per pool (an edition's candidate pool, tens of thousands of papers)
+and shared by every topic ranked over it, so ranking one topic costs what its
+evidence costs: the papers carrying one of its terms, categories or authors,
+never a pass over the pool. What it keeps is compact:
+
+- per stem, its postings: one 64-bit integer per paper holding the paper's
+  position and the stem's counts in the title and in the abstract;
+- per paper, its title and abstract as packed stem ids (4 bytes a word), which
+  is all exact phrases need; the words themselves are not kept;
+- per category and (built on first use) per author surname, the papers' positions;
+- the pool's statistics (paper count, average field lengths), which a term's
+  rarity and a paper's length normalisation use, whatever subset is ranked.
+
+Positions are indexes into `papers` (the input order, a repeated key counted
+once). A `Subset` restricts a lookup to some positions.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from digest.papers import Paper
+from digest.textmatch import name_parts, stems
+
+# BM25F parameters (the usual defaults); a title word counts like three in the abstract.
+K1 = 1.2
+B = 0.75
+TITLE_WEIGHT = 3.0
+# Rarity: log(1/p) scaled so a term in 1 paper out of 1000 weighs 1. p is smoothed
+# towards 1% with 200 pseudo-papers, so a tiny pool does not make every term rare.
+_RARE_P = 0.001
+_PRIOR_DOCS = 200.0
+_PRIOR_RATE = 0.01
+_MIN_IDF = 0.05
+# A posting: position << 40 | title count << 20 | abstract count. A field's
+# first million words (2**20 - 1) are indexed, so counts fit.
+_COUNT_BITS = 20
+_COUNT_MAX = (1 << _COUNT_BITS) - 1
+_TITLE_ONE = 1 << _COUNT_BITS
+_ID_BYTES = 4  # a stem id in a packed field (array "I")
+
+
+class Occurrences:
+    """Where one term (a stem or an exact phrase of stems) occurs: the papers'
+    positions, ascending, with the term's BM25F saturation in each, and its
+    rarity weight in the pool."""
+
+    __slots__ = ("positions", "saturations", "idf")
+
+    def __init__(self, positions: array, saturations: array, idf: float) -> None:
+        self.positions, self.saturations, self.idf = positions, saturations, idf
+
+    def saturation_at(self, position: int) -> float | None:
+        """The term's saturation in the paper at `position`; None when absent."""
+        at = bisect.bisect_left(self.positions, position)
+        if at < len(self.positions) and self.positions[at] == position:
+            return self.saturations[at]
+        return None
+
+
+class RankingIndex:
+    """Corpus statistics and inverted index of one pool of papers."""
+
+    def __init__(self, papers: Iterable[Paper]) -> None:
+        seen: set[str] = set()
+        self.papers: list[Paper] = []
+        self._vocabulary: dict[str, int] = {}
+        self._postings: list[array] = []
+        self._fields: list[tuple[bytes, bytes]] = []  # (title, abstract) as packed stem ids
+        self._by_category: dict[str, array] = {}
+        self.primary: list[str | None] = []
+        self.secondary: list[frozenset[str]] = []
+        shared: dict[frozenset[str], frozenset[str]] = {}
+        title_lengths, abstract_lengths = array("I"), array("I")
+        for paper in papers:
+            if paper.key in seen:
+                continue
+            seen.add(paper.key)
+            position = len(self.papers)
+            self.papers.append(paper)
+            title, abstract = self._ids(paper.title), self._ids(paper.abstract)
+            title_lengths.append(len(title))
+            abstract_lengths.append(len(abstract))
+            self._fields.append((array("I", title).tobytes(), array("I", abstract).tobytes()))
+            self._post(position, title, abstract)
+            categories = list(paper.categories)
+            primary = paper.primary_category or (categories[0] if categories else None)
+            secondary = frozenset(categories) - {primary}
+            self.primary.append(primary)
+            self.secondary.append(shared.setdefault(secondary, secondary))
+            for category in secondary | ({primary} if primary else set()):
+                self._by_category.setdefault(category, array("I")).append(position)
+        n = max(len(self.papers), 1)
+        avg_title = max(sum(title_lengths) / n, 1.0)
+        avg_abstract = max(sum(abstract_lengths) / n, 1.0)
+        # BM25F length normalisation of each paper's fields.
+        self._norm_title = array("d", (1 - B + B * k / avg_title for k in title_lengths))
+        self._norm_abstract = array("d", (1 - B + B * k / avg_abstract for k in abstract_lengths))
+        self._occurrences: dict[tuple[str, ...], Occurrences] = {}
+        self._surnames: dict[str, array] | None = None
+        self._derived: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.papers)
+
+    def _ids(self, text: str | None) -> list[int]:
+        vocabulary = self._vocabulary
+        ids = []
+        for stem in stems(text or "")[:_COUNT_MAX]:
+            found = vocabulary.get(stem)
+            if found is None:
+                found = vocabulary[stem] = len(vocabulary)
+                self._postings.append(array("Q"))
+            ids.append(found)
+        return ids
+
+    def _post(self, position: int, title: list[int], abstract: list[int]) -> None:
+        # One Counter holds both counts: abstract ones below _COUNT_BITS, title ones above.
+        counts = Counter(abstract)
+        for stem_id in title:
+            counts[stem_id] += _TITLE_ONE
+        postings, base = self._postings, position << 2 * _COUNT_BITS
+        for stem_id, packed in counts.items():
+            postings[stem_id].append(base | packed)
+
+    def occurrences(self, tokens: tuple[str, ...]) -> Occurrences:
+        """Where the stems `tokens` occur as a phrase (one stem: as a word)."""
+        with self._lock:
+            cached = self._occurrences.get(tokens)
+        if cached is not None:
+            return cached
+        counts = self._counts(tokens)
+        positions, saturations = array("I"), array("d")
+        for position, in_title, in_abstract in counts:
+            positions.append(position)
+            saturations.append(self.saturation(position, in_title, in_abstract))
+        found = Occurrences(positions, saturations, self.idf(len(positions)))
+        with self._lock:
+            self._occurrences[tokens] = found
+        return found
+
+    def _counts(self, tokens: tuple[str, ...]) -> list[tuple[int, int, int]]:
+        """(position, count in title, count in abstract) of each paper holding the
+        phrase, ascending by position."""
+        ids = [self._vocabulary.get(t) for t in tokens]
+        if not ids or None in ids:
+            return []
+        if len(ids) == 1:
+            return [_unpack(p) for p in self._postings[ids[0]]]
+        # Each paper holding the rarest of the stems is checked for the phrase.
+        rarest = min((self._postings[i] for i in ids), key=len)
+        phrase, fields, out = array("I", ids).tobytes(), self._fields, []
+        for packed in rarest:
+            position = packed >> 2 * _COUNT_BITS
+            title, abstract = fields[position]
+            in_title = _count(title, phrase) if phrase in title else 0
+            in_abstract = _count(abstract, phrase) if phrase in abstract else 0
+            if in_title or in_abstract:
+                out.append((position, in_title, in_abstract))
+        return out
+
+    def idf(self, doc_freq: int) -> float:
+        """Rarity weight in [0.05, 1]: near 1 for rare terms, small for common ones."""
+        p = (doc_freq + _PRIOR_RATE * _PRIOR_DOCS) / (len(self.papers) + _PRIOR_DOCS)
+        return min(1.0, max(_MIN_IDF, math.log(1 / p) / math.log(1 / _RARE_P)))
+
+    def saturation(self, position: int, title_count: int, abstract_count: int) -> float:
+        """BM25F term-frequency saturation in [0, 1) of one term in one paper."""
+        x = (
+            TITLE_WEIGHT * title_count / self._norm_title[position]
+            + abstract_count / self._norm_abstract[position]
+        )
+        return x / (K1 + x)
+
+    def in_categories(self, categories: Iterable[str], among: Subset | None = None) -> set[int]:
+        """Positions of the papers listed in (primary or cross-listed into) any of
+        `categories`."""
+        out: set[int] = set()
+        for category in categories:
+            out.update(select(self._by_category.get(category, ()), among))
+        return out
+
+    def by_surname(self, surnames: Iterable[str], among: Subset | None = None) -> set[int]:
+        """Positions of the papers with an author of one of these surnames (the
+        last of `textmatch.name_parts`)."""
+        index = self._surname_index()
+        out: set[int] = set()
+        for surname in surnames:
+            out.update(select(index.get(surname, ()), among))
+        return out
+
+    def _surname_index(self) -> dict[str, array]:
+        # Built on first use: only custom interests follow authors.
+        with self._lock:
+            if self._surnames is None:
+                surnames: dict[str, array] = {}
+                for position, paper in enumerate(self.papers):
+                    for surname in {p[-1] for p in map(name_parts, paper.authors) if p}:
+                        surnames.setdefault(surname, array("I")).append(position)
+                self._surnames = surnames
+            return self._surnames
+
+    def derived(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """`compute()`, once per `key` for this index: a value derived from its
+        papers (per-paper trend scores at one moment, an arrival order)."""
+        with self._lock:
+            if key in self._derived:
+                return self._derived[key]
+        value = compute()
+        with self._lock:
+            return self._derived.setdefault(key, value)
+
+
+class Subset:
+    """Some of an index's papers, from their positions (ascending, each once):
+    one stretch of the pool is looked up by bisection, scattered positions by a
+    membership test per posting."""
+
+    __slots__ = ("low", "high", "members")
+
+    def __init__(self, positions: Sequence[int]) -> None:
+        self.low = positions[0] if positions else 0
+        self.high = positions[-1] + 1 if positions else 0
+        stretch = self.high - self.low == len(positions)
+        self.members = None if stretch else frozenset(positions)
+
+    def bounds(self, positions: Sequence[int]) -> tuple[int, int]:
+        """The slice of `positions` (ascending) between this subset's first and last."""
+        return bisect.bisect_left(positions, self.low), bisect.bisect_left(positions, self.high)
+
+
+def select(positions: Sequence[int], among: Subset | None) -> Iterable[int]:
+    """The `positions` (ascending) that are in `among` (None: all of them)."""
+    if among is None:
+        return positions
+    start, stop = among.bounds(positions)
+    if among.members is None:
+        return positions[start:stop]
+    return [p for p in positions[start:stop] if p in among.members]
+
+
+def selected(occurrences: Occurrences, among: Subset | None) -> Iterable[tuple[int, float]]:
+    """(position, saturation) of the term's papers that are in `among`."""
+    positions, saturations = occurrences.positions, occurrences.saturations
+    if among is None:
+        return zip(positions, saturations, strict=True)
+    start, stop = among.bounds(positions)
+    pairs = zip(positions[start:stop], saturations[start:stop], strict=True)
+    if among.members is None:
+        return pairs
+    return [(p, s) for p, s in pairs if p in among.members]
+
+
+def _unpack(packed: int) -> tuple[int, int, int]:
+    return packed >> 2 * _COUNT_BITS, packed >> _COUNT_BITS & _COUNT_MAX, packed & _COUNT_MAX
+
+
+def _count(field: bytes, phrase: bytes) -> int:
+    """Occurrences (overlapping ones too) of the packed `phrase` in a packed field."""
+    count, at = 0, field.find(phrase)
+    while at >= 0:
+        if at % _ID_BYTES == 0:  # not a match straddling two stem ids
+            count += 1
+        at = field.find(phrase, at + 1)
+    return count
