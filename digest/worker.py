@@ -27,6 +27,8 @@ from digest.wiring import Runtime
 
 log = logging.getLogger("digest.worker")
 
+SWEEP_LOCK = "send-queue-sweep"
+
 _bound: Runtime | None = None
 
 
@@ -90,7 +92,7 @@ def run_worker(runtime: Runtime, *, concurrency: int = 1) -> int:
 
     async def main() -> None:
         async with app.open_async():
-            sweeper = asyncio.create_task(_sweep(app, stalled_after))
+            sweeper = asyncio.create_task(_sweep(app, runtime.engine, stalled_after))
             try:
                 log.info("worker %s started: %d at a time, queue %s", name, concurrency, QUEUE)
                 await app.run_worker_async(
@@ -114,14 +116,25 @@ def run_worker(runtime: Runtime, *, concurrency: int = 1) -> int:
     return 0
 
 
-async def _sweep(app, stalled_after: float) -> None:
+async def _sweep(app, engine, stalled_after: float) -> None:
     """Retry stalled jobs now and every half `stalled_after`; a failed sweep is
-    logged and tried again at the next turn."""
+    logged and tried again at the next turn.
+
+    One worker sweeps at a time (the `send-queue-sweep` lock; a worker that
+    finds it taken skips its turn). Finding and retrying are two steps: a
+    second sweeper working from its own, older list could retry a job the
+    first had already retried and a live worker had picked up since."""
+    from digest.locks import try_lock
     from digest.send_queue import retry_stalled
 
     while True:
         try:
-            await retry_stalled(app, stalled_after=stalled_after)
+            lock = await asyncio.to_thread(try_lock, engine, SWEEP_LOCK)
+            if lock is not None:
+                try:
+                    await retry_stalled(app, stalled_after=stalled_after)
+                finally:
+                    await asyncio.to_thread(lock.release)
         except Exception:  # noqa: BLE001 - the sweep must outlive a database blip
             log.warning("the sweep for stalled jobs failed; trying again", exc_info=True)
         await asyncio.sleep(stalled_after / 2)
