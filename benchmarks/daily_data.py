@@ -9,8 +9,9 @@
   popularity; 10% with custom keywords (ranked per subscriber), 5% weekly, 8%
   text-only; timezones weighted as a worldwide list's readers are.
 - History: one sent edition per subscriber and day (week, for weekly readers)
-  since they joined, within `history_days`, with its sections record and sent-log
-  rows for papers of that day in their topics.
+  since they joined, within `history_days`, pointing at a digest of papers of
+  that day in their topics, shared by every reader with the same topics that
+  day (as the send path shares identical digests).
 
 Everything is deterministic for a seed. Rows are inserted with explicit ids in
 chunks, then PostgreSQL's sequences are moved past them.
@@ -18,7 +19,6 @@ chunks, then PostgreSQL's sequences are moved past them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from collections.abc import Iterator
@@ -28,9 +28,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from digest.db.schema import editions, papers, sent_log, subscribers
+from digest.db.schema import digests, editions, papers, subscribers
 from digest.papers import Paper
 from digest.preferences import Preferences, TopicChoice
+from digest.store.digests import record_key
 from digest.store.papers import to_row
 from digest.store.subscribers import prefs_to_row
 from digest.topics import load_catalog
@@ -83,7 +84,7 @@ class World:
     papers: int = 0
     subscribers: int = 0
     history_editions: int = 0
-    history_sent: int = 0
+    history_digests: int = 0
     keys_by_day_topic: dict[tuple[int, str], list[str]] = field(default_factory=dict)
 
 
@@ -213,37 +214,42 @@ def subscriber_rows(rng: random.Random, count: int) -> Iterator[tuple[dict, Pref
 
 def insert_subscribers(engine: Engine, rng: random.Random, world: World, count: int, days: int):
     """Subscribers and their sent history."""
-    subs, eds, sent = [], [], []
+    subs, eds, shared = [], [], []
+    digest_ids: dict[str, int] = {}
+    records: dict[tuple, tuple[str, list]] = {}
     edition_id = 0
     for row, prefs in subscriber_rows(rng, count):
         subs.append(row)
-        for day in _history_days(prefs, row["created_at"], days):
+        previous = None
+        for day in reversed(_history_days(prefs, row["created_at"], days)):
             edition_id += 1
-            keys = _history_keys(rng, world, prefs, day)
-            eds.append(_edition_row(edition_id, row["id"], prefs, day, keys))
+            shape = (day, prefs.frequency, tuple(t.slug for t in prefs.topics))
+            if shape not in records:
+                records[shape] = _history_record(world, prefs, day)
+            period, sections = records[shape]
+            key = record_key(period, sections)
+            if key not in digest_ids:
+                digest_ids[key] = len(digest_ids) + 1
+                shared.append(_digest_row(digest_ids[key], key, period, sections, day))
             claimed = NOW - timedelta(days=day)
-            sent += [
-                {
-                    "subscriber_id": row["id"],
-                    "paper_key": k,
-                    "edition_id": edition_id,
-                    "sent_at": claimed,
-                }
-                for k in keys
-            ]
-        if len(sent) > 4 * CHUNK:
-            _flush(engine, world, subs, eds, sent)
-            subs, eds, sent = [], [], []
-    _flush(engine, world, subs, eds, sent)
+            eds.append(
+                _edition_row(edition_id, row["id"], period, claimed, digest_ids[key], sections)
+                | {"reached_after": previous}
+            )
+            previous = claimed
+        if len(eds) > 4 * CHUNK:
+            _flush(engine, world, subs, eds, shared)
+            subs, eds, shared = [], [], []
+    _flush(engine, world, subs, eds, shared)
 
 
-def _flush(engine, world, subs, eds, sent) -> None:
+def _flush(engine, world, subs, eds, shared) -> None:
     _insert(engine, subscribers, subs)
+    _insert(engine, digests, shared)
     _insert(engine, editions, eds)
-    _insert(engine, sent_log, sent)
     world.subscribers += len(subs)
     world.history_editions += len(eds)
-    world.history_sent += len(sent)
+    world.history_digests += len(shared)
 
 
 def _history_days(prefs: Preferences, joined: datetime, days: int) -> list[int]:
@@ -251,13 +257,12 @@ def _history_days(prefs: Preferences, joined: datetime, days: int) -> list[int]:
     return [d for d in range(step, days + 1, step) if NOW - timedelta(days=d) > joined]
 
 
-def _history_keys(rng: random.Random, world: World, prefs: Preferences, day: int) -> list[str]:
+def _history_record(world: World, prefs: Preferences, day: int) -> tuple[str, list]:
+    """(period, sections) of the digest readers with these topics got that day."""
+    rng = random.Random(repr((day, prefs.frequency, [t.slug for t in prefs.topics])))
     pool = [k for t in prefs.topics for k in world.keys_by_day_topic.get((day, t.slug), [])]
     want = rng.randint(3, 20 if prefs.frequency == "weekly" else 12)
-    return rng.sample(pool, min(want, len(pool)))
-
-
-def _edition_row(edition_id: int, sid: int, prefs: Preferences, day: int, keys: list[str]) -> dict:
+    keys = rng.sample(pool, min(want, len(pool)))
     claimed = NOW - timedelta(days=day)
     if prefs.frequency == "weekly":
         year, week, _ = claimed.date().isocalendar()
@@ -268,7 +273,23 @@ def _edition_row(edition_id: int, sid: int, prefs: Preferences, day: int, keys: 
     sections = [{"slug": t.slug, "title": t.slug, "entries": []} for t in prefs.topics]
     for i, key in enumerate(keys):
         sections[i % len(sections)]["entries"].append([key, reason])
-    shape = repr((period, [t.slug for t in prefs.topics], keys)).encode()
+    return period, [s for s in sections if s["entries"]]
+
+
+def _digest_row(digest_id: int, key: str, period: str, sections: list, day: int) -> dict:
+    return {
+        "id": digest_id,
+        "key": key,
+        "period": period,
+        "sections": sections,
+        "paper_count": sum(len(s["entries"]) for s in sections),
+        "created_at": NOW - timedelta(days=day),
+    }
+
+
+def _edition_row(
+    edition_id: int, sid: int, period: str, claimed: datetime, digest_id: int, sections: list
+) -> dict:
     return {
         "id": edition_id,
         "subscriber_id": sid,
@@ -277,9 +298,8 @@ def _edition_row(edition_id: int, sid: int, prefs: Preferences, day: int, keys: 
         "claimed_at": claimed,
         "leased_at": claimed,
         "sent_at": claimed,
-        "paper_count": len(keys),
-        "sections": [s for s in sections if s["entries"]],
-        "rendering_key": hashlib.sha256(shape).hexdigest(),
+        "paper_count": sum(len(s["entries"]) for s in sections),
+        "digest_id": digest_id,
         "message_id": f"<{edition_id}.{sid}@papers.example.org>",
         "mailer": "outbox",
     }
@@ -296,7 +316,7 @@ def fix_sequences(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         return
     with engine.begin() as conn:
-        for table in ("papers", "subscribers", "editions"):
+        for table in ("papers", "subscribers", "editions", "digests"):
             conn.execute(
                 text(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

@@ -123,17 +123,22 @@ def make_mailer(mime: str):
     return CountingMailer(SITE.sender, templates=mime == "template")
 
 
-def table_bytes(engine: Engine) -> int:
-    """Bytes of the editions and sent_log tables with their indexes."""
+def table_bytes(engine: Engine, table: str) -> int:
+    """Bytes of a table with its indexes."""
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
-            query = "SELECT pg_total_relation_size('editions') + pg_total_relation_size('sent_log')"
+            query = f"SELECT pg_total_relation_size('{table}')"
             return int(conn.execute(text(query)).scalar_one())
         query = (
             "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN "
-            "(SELECT name FROM sqlite_master WHERE tbl_name IN ('editions', 'sent_log'))"
+            f"(SELECT name FROM sqlite_master WHERE tbl_name = '{table}')"
         )
         return int(conn.execute(text(query)).scalar_one())
+
+
+def storage(engine: Engine) -> tuple[int, int]:
+    """(bytes of editions, bytes of digests), indexes included."""
+    return table_bytes(engine, "editions"), table_bytes(engine, "digests")
 
 
 class Sampler:
@@ -176,7 +181,7 @@ def naive_seconds_per_email(sample: list) -> tuple[float, float]:
 
 def run(args) -> dict:
     engine = open_engine(args.database_url)
-    before = table_bytes(engine)
+    before = storage(engine)
     mailer = make_mailer(args.mime)
     hook = SourceHook()
     sampler = Sampler(max(args.subscribers * 2 // args.baseline_sample, 1))
@@ -206,7 +211,8 @@ def run(args) -> dict:
     total = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    grown = table_bytes(engine) - before
+    after = storage(engine)
+    grown, digests_grown = after[0] - before[0], after[1] - before[1]
     engine.dispose()
     editions = sum(report.counts[k] for k in ("sent", "empty", "failed", "unknown"))
     naive = naive_seconds_per_email(sampler.sample)
@@ -222,6 +228,7 @@ def run(args) -> dict:
         "distinct": len(sampler.keys),
         "requests": mailer.requests,
         "bytes_per_edition": grown / max(editions, 1),
+        "digest_bytes": digests_grown,
         "naive_per_email": naive,
         "naive_sample": len(sampler.sample),
         "profile": profiler,
@@ -274,8 +281,9 @@ def report(args, generated: float, world_line: str, result: dict) -> str:
         "",
         f"- messages/s: {sent / total:,.0f} by wall time, {sent / cpu:,.0f} by CPU time; "
         f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; peak RSS "
-        f"{result['peak'] / 2**20:.0f} MiB; editions+sent_log growth "
-        f"{result['bytes_per_edition']:,.0f} bytes per subscriber-edition",
+        f"{result['peak'] / 2**20:.0f} MiB; editions growth "
+        f"{result['bytes_per_edition']:,.0f} bytes per subscriber-edition, shared digests "
+        f"{result['digest_bytes'] / 2**20:,.1f} MiB",
         f"- naive baseline (Jinja + MJML + MIME per email, one call each; measured on "
         f"{result['naive_sample']} of the day's digests, {1000 * result['naive_per_email'][1]:.2f} "
         f"ms CPU an email, extrapolated to {sent:,}): {naive_wall:.1f} s wall, "
@@ -329,7 +337,7 @@ def generate_world(args: argparse.Namespace) -> str:
     engine.dispose()
     return (
         f"{world.papers:,} papers, {world.subscribers:,} subscribers, "
-        f"{world.history_editions:,} past editions, {world.history_sent:,} sent-log rows"
+        f"{world.history_editions:,} past editions, {world.history_digests:,} past digests"
     )
 
 

@@ -33,7 +33,6 @@ POINTS = (
     ("deliver: mailer", "digest.delivery", "send_call"),
     ("deliver: record", "digest.delivery", "record_outcomes"),
     ("deliver: record", "digest.store.editions", "set_status"),
-    ("prune", "digest.send", "prune"),
 )
 STAGES = (
     "load",
@@ -43,7 +42,6 @@ STAGES = (
     "claim",
     "deliver: mailer",
     "deliver: record",
-    "prune",
 )
 
 

@@ -23,15 +23,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
-from digest.editions import Planned, Planner, claim, due_period, history
+from digest.editions import Planned, Planner, due_from, floor_from, sections_record
+from digest.received import could_hold, counted
 from digest.render import CompileCache
-from digest.store.subscribers import Subscriber, lock_active_batch
+from digest.store import editions as edition_store
+from digest.store.editions import Claim, HistoryRow
+from digest.store.subscribers import lock_active_batch
 
 log = logging.getLogger(__name__)
 
-CLAIM_SIZE = 500  # subscribers per claim transaction
+CLAIM_SIZE = 200  # subscribers per claim transaction
 
 
 @dataclass
@@ -72,58 +74,110 @@ def claim_next(
     """Plan and claim the due editions of the next batch of active subscribers
     with an id above `after`, in the caller's transaction. Returns what was
     claimed (to deliver), the counts of empty editions (claimed as "empty") and,
-    on a dry run (`run_id` None), the plans without claiming anything."""
+    on a dry run (`run_id` None), the plans without claiming anything.
+
+    A handful of statements per batch, whatever its size: the batch's rows,
+    their editions (`histories`), the digests that could hold a planned paper,
+    then the digests and editions written in bulk (`claim_editions`)."""
     batch = ClaimedBatch()
     subscribers = lock_active_batch(conn, after=after, size=options.size, email=options.only)
     if not subscribers:
         return batch
+    histories = edition_store.histories(conn, [s.id for s in subscribers])
+    plans = []
     for subscriber in subscribers:
         if options.stop is not None and options.stop():
             batch.stopped = True
             break
         batch.last_id, batch.seen = subscriber.id, batch.seen + 1
-        try:
-            with conn.begin_nested():
-                planned = _plan_and_claim(conn, planner, cache, subscriber, options, batch)
-        except IntegrityError:
-            # Only a stale plan can collide with the sent log; the next run replans.
-            log.warning("subscriber %s: edition changed under us; skipped", subscriber.id)
-            continue
-        if planned is not None:
-            batch.claimed.append(planned)
+        rows = histories.get(subscriber.id, [])
+        claimed = [r.period for r in rows]
+        period = due_from(
+            subscriber, claimed, options.now, on_date=options.on_date, force_hour=options.force_hour
+        )
+        if period is not None:
+            previous = floor_from(rows, options.now)
+            digest = planner.plan_shared(subscriber, period, previous_claim=previous)
+            plans.append(Planned(subscriber, period, digest, previous_claim=previous))
+    plans = _without_received(conn, planner, plans, histories, options.now)
+    if options.run_id is None:
+        for planned in plans:
+            # Classified as the real run would: an empty edition sends nothing.
+            empty = planned.empty and not options.send_empty
+            batch.counts["empty" if empty else "would-send"] += 1
+        batch.planned = plans
+        return batch
+    _claim(conn, cache, plans, options, batch)
     return batch
 
 
-def _plan_and_claim(
+def _without_received(
     conn: Connection,
     planner: Planner,
+    plans: list[Planned],
+    histories: dict[int, list[HistoryRow]],
+    now: datetime,
+) -> list[Planned]:
+    """Each plan, replanned without what its subscriber has received when its
+    shared digest holds any of it (rare: a paper trending again, a released
+    edition's papers)."""
+    received = planner.received
+    could = {id(p): could_hold(p.digest, histories.get(p.subscriber.id, [])) for p in plans}
+    received.load(conn, {i for ids in could.values() for i in ids})
+    out = []
+    for planned in plans:
+        ids = could[id(planned)]
+        if ids and received.keys(ids) & {p.key for p in planned.digest.papers}:
+            every = counted(histories[planned.subscriber.id])
+            received.load(conn, every)
+            planned = planner.plan(
+                planned.subscriber,
+                planned.period,
+                previous_claim=planned.previous_claim,
+                sent=received.keys(every),
+            )
+        out.append(planned)
+    return out
+
+
+def _claim(
+    conn: Connection,
     cache: CompileCache,
-    subscriber: Subscriber,
+    plans: list[Planned],
     options: ClaimOptions,
     batch: ClaimedBatch,
-) -> Planned | None:
-    """Plan the subscriber's due edition and claim it; None when nothing to
-    deliver. The digest is compiled before the claim so that the sent log
-    holds exactly the papers the email shows (past the size budget, the rest
-    are only counted)."""
-    period = due_period(
-        conn, subscriber, options.now, on_date=options.on_date, force_hour=options.force_hour
+) -> None:
+    """Claim the plans in bulk. The digest is compiled before the claim so that
+    the record holds exactly the papers the email shows (past the size budget,
+    the rest are only counted)."""
+    records: dict[int, list] = {}  # by id(digest): plans share digests
+    claims = []
+    for planned in plans:
+        empty = planned.empty and not options.send_empty
+        if empty:
+            sections = []
+        elif id(planned.digest) in records:
+            sections = records[id(planned.digest)]
+        else:
+            shown = set(cache.get(planned.digest).paper_keys)
+            sections = records[id(planned.digest)] = sections_record(planned.digest, shown)
+        status = "empty" if empty else "pending"
+        claims.append(
+            Claim(planned.subscriber.id, planned.period, status, sections, planned.previous_claim)
+        )
+    made = edition_store.claim_editions(
+        conn, claims, now=options.now, leased_at=options.leased_at, run_id=options.run_id
     )
-    if period is None:
-        return None
-    previous, sent = history(conn, subscriber.id, now=options.now)
-    planned = planner.plan(subscriber, period, previous_claim=previous, sent=sent)
-    empty = planned.empty and not options.send_empty
-    if options.run_id is None:
-        # Classified as the real run would: an empty edition sends nothing.
-        batch.counts["empty" if empty else "would-send"] += 1
-        batch.planned.append(planned)
-        return None
-    lease = {"now": options.now, "leased_at": options.leased_at, "run_id": options.run_id}
-    if empty:
-        if claim(conn, planned, status="empty", **lease):
+    for planned, claim in zip(plans, claims, strict=True):
+        planned.edition_id = made.get(planned.subscriber.id)
+        if planned.edition_id is None:
+            continue  # claimed meanwhile by another run
+        if claim.status == "empty":
             batch.counts["empty"] += 1
-            log.info("edition %s for subscriber %s is empty: nothing sent", period, subscriber.id)
-        return None
-    shown = cache.get(planned.digest).paper_keys
-    return planned if claim(conn, planned, keys=shown, **lease) else None
+            log.info(
+                "edition %s for subscriber %s is empty: nothing sent",
+                planned.period,
+                planned.subscriber.id,
+            )
+        else:
+            batch.claimed.append(planned)

@@ -8,7 +8,6 @@ the edition and its sent log in one transaction.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from digest.periods import (
     period_for_date,
 )
 from digest.ranking import Ranked, RankingIndex, rank_topic
+from digest.received import Received
 from digest.selection import FIRST_EDITION_DAYS, POOL_DAYS, ByArrival, CandidatePool, load_pool
 from digest.store import editions as edition_store
 from digest.store.subscribers import Subscriber
@@ -64,6 +64,9 @@ class Planner:
     _interests: dict[tuple, list[Ranked]] = field(default_factory=dict)
     _arrivals: dict[int, tuple[list[Ranked], ByArrival[Ranked]]] = field(default_factory=dict)
     _papers: dict[str, Paper] | None = None
+    _shared: dict[tuple, Digest] = field(default_factory=dict)
+    # What subscribers have received, by digest id (digest.received).
+    received: Received = field(default_factory=Received)
 
     @property
     def index(self) -> RankingIndex:
@@ -129,6 +132,21 @@ class Planner:
         )
         return Planned(subscriber, period, digest, previous_claim=previous_claim)
 
+    def plan_shared(
+        self, subscriber: Subscriber, period: str, *, previous_claim: datetime | None
+    ) -> Digest:
+        """The digest `plan()` makes with nothing sent yet, computed once per
+        run for every subscriber with the same digest preferences, period and
+        previous claim. The caller checks its papers against what the
+        subscriber has received (`digest.received`) and calls `plan()` with
+        them when any was; otherwise it is the subscriber's digest, because
+        removing a candidate the digest does not show changes nothing in it."""
+        key = (digest_preferences(subscriber.prefs), period, previous_claim)
+        if key not in self._shared:
+            planned = self.plan(subscriber, period, previous_claim=previous_claim, sent=set())
+            self._shared[key] = planned.digest
+        return self._shared[key]
+
     def _narrowed(
         self, rankings: dict[str, list[Ranked]], previous_claim: datetime | None
     ) -> dict[str, list[Ranked]]:
@@ -147,6 +165,23 @@ class Planner:
         return out
 
 
+def digest_preferences(prefs) -> tuple:
+    """The preferences a digest depends on (not the timezone, hour or weekday:
+    those choose the period, which is keyed apart)."""
+    return (
+        tuple(prefs.topics),
+        tuple(prefs.keywords),
+        tuple(prefs.categories),
+        tuple(prefs.authors),
+        tuple(prefs.mute),
+        prefs.frequency,
+        prefs.max_papers,
+        prefs.format,
+        prefs.cross_lists,
+        prefs.min_upvotes,
+    )
+
+
 def due_period(
     conn: Connection,
     subscriber: Subscriber,
@@ -155,17 +190,32 @@ def due_period(
     on_date: date | None = None,
     force_hour: bool = False,
 ) -> str | None:
-    """The period to send now, or None. `on_date` names the period explicitly
-    (still never one already claimed). A period whose delivery moment came
-    before the subscription began is not due (unless forced): someone who signs
-    up at 06:00 for 07:00 gets today's edition at 07:00, not yesterday's now."""
+    """The period to send now, or None (see `due_from`), reading the
+    subscriber's claimed periods."""
+    periods = edition_store.claimed_periods(conn, subscriber.id)
+    return due_from(subscriber, periods, now, on_date=on_date, force_hour=force_hour)
+
+
+def due_from(
+    subscriber: Subscriber,
+    claimed: Collection[str],
+    now: datetime,
+    *,
+    on_date: date | None = None,
+    force_hour: bool = False,
+) -> str | None:
+    """The period to send now, or None, given every period already `claimed`
+    for the subscriber. `on_date` names the period explicitly (still never one
+    already claimed). A period whose delivery moment came before the
+    subscription began is not due (unless forced): someone who signs up at
+    06:00 for 07:00 gets today's edition at 07:00, not yesterday's now."""
     if on_date is not None:
         period = period_for_date(subscriber.prefs, on_date)
         current = current_period(subscriber.prefs, now)
         if parse_period(period)[1] > parse_period(current)[1]:
             return None  # a future edition: claiming it would block the ones before it
-        return None if edition_store.get_edition(conn, subscriber.id, period) else period
-    last = latest_period(edition_store.claimed_periods(conn, subscriber.id))
+        return None if period in claimed else period
+    last = latest_period(claimed)
     period = due(subscriber.prefs, now, last, force_hour=force_hour)
     if period is None or force_hour or last is not None:
         return period
@@ -190,6 +240,17 @@ def history(
     return floor, edition_store.sent_keys(conn, subscriber_id)
 
 
+def floor_from(rows: Sequence[edition_store.HistoryRow], now: datetime) -> datetime | None:
+    """`history()`'s floor from the subscriber's edition rows (all of them, as
+    `edition_store.histories` reads them), without another query."""
+    horizon = now - GAP_HORIZON
+    counted = [r for r in rows if r.status in edition_store.COUNTED_STATES]
+    recent = sorted((r for r in counted if r.claimed_at >= horizon), key=lambda r: r.claimed_at)
+    spans = [(r.reached_after, r.claimed_at) for r in recent]
+    before = [r.claimed_at for r in counted if r.claimed_at < horizon]
+    return candidates_floor(([(None, max(before))] if before else []) + spans)
+
+
 def candidates_floor(spans: Sequence[tuple[datetime | None, datetime]]) -> datetime | None:
     """From (reached_after, claimed_at) of counted editions, each covering the
     papers that reached us in (reached_after, claimed_at] (a first edition,
@@ -210,10 +271,6 @@ def candidates_floor(spans: Sequence[tuple[datetime | None, datetime]]) -> datet
     return end
 
 
-def rendering_hash(digest: Digest) -> str:
-    return hashlib.sha256(repr(digest.rendering_key()).encode()).hexdigest()
-
-
 def claim(
     conn: Connection,
     planned: Planned,
@@ -224,8 +281,8 @@ def claim(
     keys: Collection[str] | None = None,
     run_id: int | None = None,
 ) -> bool:
-    """Claim the edition and write its sent log in the caller's transaction:
-    `keys` are the papers the email shows (default: every paper of the digest;
+    """Claim the edition, with the record of what it shows, in the caller's
+    transaction: `keys` are the papers the email shows (default: every paper of the digest;
     fewer when the size budget cut it). False when another run already claimed
     this period."""
     shown = [p.key for p in planned.digest.papers] if keys is None else list(keys)
@@ -237,7 +294,6 @@ def claim(
         now=now,
         leased_at=leased_at,
         status=status,
-        rendering_key=rendering_hash(planned.digest),
         sections=sections_record(planned.digest, set(shown)),
         run_id=run_id,
         reached_after=planned.previous_claim,
@@ -246,8 +302,10 @@ def claim(
 
 
 def sections_record(digest: Digest, shown: set[str]) -> list[dict]:
-    """What the email showed, in order, for `preview --date` of a sent edition."""
-    return [
+    """What the email showed, in order: the never-resend record, and what
+    `preview --date` and `digest sent` rebuild. Sections with nothing shown
+    are left out."""
+    record = [
         {
             "slug": section.slug,
             "title": section.title,
@@ -255,6 +313,7 @@ def sections_record(digest: Digest, shown: set[str]) -> list[dict]:
         }
         for section in digest.sections
     ]
+    return [section for section in record if section["entries"]]
 
 
 def digest_from_record(

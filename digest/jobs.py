@@ -27,8 +27,8 @@ from digest.http import Fetcher, FetchError, user_agent_for
 from digest.ingest import SourceReport, fetch_one
 from digest.send import SendOptions, SendReport, run_send
 from digest.send_queue import TASK as QUEUE_TASK
-from digest.store import editions as edition_store
 from digest.store import housekeeping as tidy
+from digest.store.digests import prune_digests
 from digest.store.queue_jobs import has_queue, prune_finished_jobs
 from digest.text import one_line
 from digest.wiring import Runtime
@@ -161,16 +161,17 @@ def run_send_tick(ctx: JobContext, now: datetime) -> SendReport:
 
 
 def run_housekeeping(ctx: JobContext, now: datetime) -> Counter:
-    """Prune what is past its use: sent-log rows and editions past the retention
-    period (each subscriber's latest edition stays), sign-ups never confirmed
-    within the confirmation lifetime, the fetch state of removed sources, and
-    (PostgreSQL) send-queue jobs finished more than a week ago."""
+    """Prune what is past its use: editions past the retention period (each
+    subscriber's latest edition stays) and the digests no edition points at
+    any more, sign-ups never confirmed within the confirmation lifetime, the
+    fetch state of removed sources, and (PostgreSQL) send-queue jobs finished
+    more than a week ago."""
     settings = ctx.runtime.settings
     cutoff = now - timedelta(days=settings.retention_days)
     counts: Counter = Counter()
     with ctx.runtime.engine.begin() as conn:
-        counts["sent_log"] = edition_store.prune_sent_log(conn, before=cutoff)
         counts["editions"] = tidy.prune_editions(conn, before=cutoff)
+        counts["digests"] = prune_digests(conn, before=cutoff)
         counts["unconfirmed"] = tidy.prune_unconfirmed(
             conn, created_before=now - CONFIRMATION_LIFETIME
         )

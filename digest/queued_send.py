@@ -33,7 +33,7 @@ from digest.mail.base import Mailer
 from digest.render import CompileCache, SiteInfo
 from digest.resend import planned_from_rows
 from digest.runs import finish_run, recover_dead_runs, start_run
-from digest.send import BATCH_SIZE, SendOptions, SendReport, prune
+from digest.send import BATCH_SIZE, SendOptions, SendReport
 from digest.send_rate import SendCeiling
 from digest.store.queue_jobs import live_job_editions
 from digest.store.queued import mark_queued, queued_ids, take_queued
@@ -79,7 +79,6 @@ def enqueue_due(
                 break
     finally:
         finish_run(engine, run, mailer, now=options.clock())
-    prune(engine, now=options.now, retention_days=options.retention_days)
     return report
 
 

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import NoReturn
 
 from sqlalchemy import Engine
@@ -34,7 +34,6 @@ from digest.render import CompileCache, SiteInfo
 from digest.resend import unknown_editions
 from digest.runs import Run, finish_run, recover_dead_runs, start_run
 from digest.send_rate import SendCeiling
-from digest.store import editions as edition_store
 from digest.store.subscribers import count_active
 
 log = logging.getLogger(__name__)
@@ -111,7 +110,6 @@ def run_send(
         tidied = finish_run(engine, run, mailer, now=options.clock())
     if refused is not None:
         _stop(refused, refused.released + tidied["released"])
-    prune(engine, now=options.now, retention_days=options.retention_days)
     return report
 
 
@@ -178,13 +176,3 @@ def _plan_all(engine, run: Run | None, mailer, options, report, site, secret, pr
             break
     for batch in batches.rest():
         report.counts += deliver(batch)
-
-
-def prune(engine: Engine, *, now: datetime, retention_days: int) -> int:
-    """Forget sent-log rows past the retention period. Safe: papers first published
-    that long ago are never candidates (see `digest.selection`)."""
-    with engine.begin() as conn:
-        removed = edition_store.prune_sent_log(conn, before=now - timedelta(days=retention_days))
-    if removed:
-        log.info("pruned %d sent-log rows older than %d days", removed, retention_days)
-    return removed

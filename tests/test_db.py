@@ -16,7 +16,9 @@ from digest.store.meta import ensure_secret_key
 @pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
 def test_the_migrations_build_exactly_the_models(engine):
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": ours})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": ours}
+        )
         assert compare_metadata(context, metadata) == []
 
 

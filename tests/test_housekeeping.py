@@ -10,11 +10,11 @@ from sqlalchemy import MetaData, Table, func, insert, inspect, select
 from digest.db.engine import alembic_config
 from digest.db.schema import (
     apscheduler_jobs,
+    digests,
     editions,
     fetch_state,
     meta,
     papers,
-    sent_log,
     subscribers,
 )
 from digest.jobs import run_housekeeping
@@ -67,10 +67,10 @@ def test_housekeeping_prunes_what_is_past_its_use(database_url, engine, tmp_path
     ctx = job_context(database_url, tmp_path / "outbox")
     counts = run_housekeeping(ctx, NOW)
 
-    assert counts == {"sent_log": 3, "editions": 2, "unconfirmed": 1, "fetch_states": 1}
+    assert counts == {"editions": 2, "digests": 2, "unconfirmed": 1, "fetch_states": 1}
     assert count(engine, editions, editions.c.subscriber_id == keeper) == 1
     assert count(engine, editions, editions.c.subscriber_id == quiet) == 1
-    assert count(engine, sent_log) == 1
+    assert count(engine, digests) == 2  # the kept editions' (old ones when still pointed at)
     with engine.begin() as conn:
         emails = set(conn.execute(select(subscribers.c.email)).scalars())
         sources = set(conn.execute(select(fetch_state.c.source)).scalars())
@@ -82,8 +82,8 @@ def test_housekeeping_prunes_what_is_past_its_use(database_url, engine, tmp_path
     }
     assert sources == {"hf"}
     assert run_housekeeping(ctx, NOW) == {
-        "sent_log": 0,
         "editions": 0,
+        "digests": 0,
         "unconfirmed": 0,
         "fetch_states": 0,
     }

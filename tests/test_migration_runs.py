@@ -7,8 +7,9 @@ from alembic import command
 from sqlalchemy import select, text
 
 from digest.db.engine import alembic_config, current_revision, head_revision
-from digest.db.schema import editions, sent_log
+from digest.db.schema import editions
 from digest.runs import recover_dead_runs
+from digest.store.editions import sent_keys
 
 THEN = datetime(2026, 11, 19, 8)  # naive: the 0001 columns store UTC without a zone
 
@@ -51,6 +52,6 @@ def test_it_migrates_from_0001_keeping_editions_and_recovers_old_claims(engine):
     assert counts == {"released": 1, "unknown": 1}
     with engine.begin() as conn:
         states = dict(conn.execute(select(editions.c.id, editions.c.status)).all())
-        papers = set(conn.execute(select(sent_log.c.paper_key)).scalars())
+        papers = sent_keys(conn, 1)
     assert states == {1: "sent", 3: "unknown"}
     assert papers == {"2611.00001", "2611.00003"}

@@ -153,7 +153,12 @@ def insert_rows(engine) -> None:
             conn.execute(reflected(conn, name).insert(), rows)
 
 
-def assert_rows_survive(engine, step: str) -> None:
+# Columns a downgrade brings back without their values: 0007 dropped the
+# editions' rendering_key (a hash of the rendered digest that nothing read back).
+LOSSY_DOWNGRADE = {("editions", "rendering_key")}
+
+
+def assert_rows_survive(engine, step: str, *, lossy: frozenset = frozenset()) -> None:
     with engine.connect() as conn:
         present = set(inspect(conn).get_table_names())
         for name, rows in ROWS.items():
@@ -164,6 +169,7 @@ def assert_rows_survive(engine, step: str) -> None:
             assert len(found) == len(rows), f"{name}: rows lost or added at {step}"
             for expected, row in zip(rows, found, strict=True):
                 kept = {k: v for k, v in expected.items() if k in table.c}
+                kept = {k: v for k, v in kept.items() if (name, k) not in lossy}
                 assert {k: row[k] for k in kept} == kept, f"{name} changed at {step}"
 
 
@@ -184,7 +190,9 @@ def test_each_revision_keeps_the_data_upward_from_0001(engine):
         assert current_revision(engine) == revision
         assert_rows_survive(engine, revision)
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": ours})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": ours}
+        )
         assert compare_metadata(context, metadata) == []
     # The sequences still hand out fresh ids after every table rebuild.
     with engine.begin() as conn:
@@ -204,7 +212,7 @@ def test_the_latest_revision_goes_down_and_up_again(engine):
     command.downgrade(config, below)
     assert current_revision(engine) == (earlier[-1] if earlier else None)
     if earlier:
-        assert_rows_survive(engine, f"downgrade to {below}")
+        assert_rows_survive(engine, f"downgrade to {below}", lossy=LOSSY_DOWNGRADE)
     else:
         # 0001 is head: its downgrade removes every table it made.
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
@@ -213,7 +221,9 @@ def test_the_latest_revision_goes_down_and_up_again(engine):
     if earlier:
         assert_rows_survive(engine, f"upgrade again to {head}")
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": ours})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": ours}
+        )
         assert compare_metadata(context, metadata) == []
 
 

@@ -59,8 +59,9 @@ def test_two_sendgrid_senders_together_stay_within_50_messages_a_second(pg_datab
     2-second window may hold 50 x (2 + D) + 10 = 135, and the run from first
     to last arrival lasts at least (400 - the last request) / 50 - D seconds.
 
-    Both processes claim everyone before sending (SendGrid's grouping holds a
-    run's editions until the end), so they send at the same time: with a
+    The processes split the list between them (claim batches of 200
+    subscribers, SKIP LOCKED) and send at the same time (SendGrid's grouping
+    holds a run's editions until the end): with a
     bucket per process instead they would send about 100 a second, the whole
     run would last 4 to 6 s instead of at least 7.3 s, and both checks fail
     (measured here with a bucket per process: runs of 4.3 to 6.2 s, and 178

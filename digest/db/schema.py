@@ -152,7 +152,28 @@ suppressions = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+# What a digest showed, once per distinct (period, sections): every edition
+# that showed exactly this points at it, so an edition row stays small.
+digests = Table(
+    "digests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # sha256 of the period and the sections record (digest.shown.record_key).
+    Column("key", String(64), nullable=False, unique=True),
+    Column("period", String(16), nullable=False),
+    # [{"slug", "title", "entries": [[paper key, reason], ...]}, ...] in order.
+    Column("sections", JSON, nullable=False),
+    Column("paper_count", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Editions not yet settled: the states recovery, hand-over and resending look for.
+OPEN_STATES = ("pending", "sending", "unknown", "queued")
+_OPEN = "status IN ('pending', 'sending', 'unknown', 'queued')"
+
 # One row per (subscriber, period): the claim that makes an edition happen once.
+# The papers it showed are its digest's: "was this paper ever sent to this
+# subscriber" is answered from the digests of their counted editions.
 editions = Table(
     "editions",
     metadata,
@@ -174,9 +195,10 @@ editions = Table(
     Column("leased_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
     Column("paper_count", Integer, nullable=False, default=0),
-    # What the email showed: [{"slug", "title", "entries": [[key, reason], ...]}].
-    Column("sections", JSON),
-    Column("rendering_key", String(64)),
+    # What the email showed (NULL: an empty edition). No foreign key: digests
+    # are pruned only when no edition points at them, and a key checked on
+    # every claim would cost an index on this column.
+    Column("digest_id", Integer),
     Column("message_id", String(256)),
     Column("mailer", String(16)),
     Column("error", Text),
@@ -189,29 +211,14 @@ editions = Table(
     # What the provider's event webhook last said: delivered, bounce, dropped, ...
     Column("delivery", String(16)),
     UniqueConstraint("subscriber_id", "period", name="uq_editions_subscriber_period"),
-    Index("ix_editions_status", "status"),
-)
-
-# What each subscriber has been sent, by paper key: the never-resend record.
-sent_log = Table(
-    "sent_log",
-    metadata,
-    Column(
-        "subscriber_id",
-        Integer,
-        ForeignKey("subscribers.id", ondelete="CASCADE"),
-        primary_key=True,
+    # Only the few unsettled rows are indexed by state: an index over every
+    # state would cost each of millions of settled editions an entry.
+    Index(
+        "ix_editions_open",
+        "status",
+        postgresql_where=text(_OPEN),
+        sqlite_where=text(_OPEN),
     ),
-    Column("paper_key", String(512), primary_key=True),
-    Column(
-        "edition_id",
-        Integer,
-        ForeignKey("editions.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    Column("sent_at", UTCDateTime, nullable=False),
-    Index("ix_sent_log_edition_id", "edition_id"),
-    Index("ix_sent_log_sent_at", "sent_at"),
 )
 
 # One row per `digest send` (and future worker) process. A run holds the named

@@ -1,11 +1,13 @@
-"""Editions (one per subscriber and period) and the sent log.
+"""Editions (one per subscriber and period), each pointing at the shared
+digest row of what it showed (`digest.store.digests`).
 
-The claim is a single transaction: the edition row and its sent-log rows are
+The claim is a single transaction: the digest rows and the edition rows are
 written together, and the unique (subscriber, period) key decides who wins when
 two runs race. Delivery states: pending (claimed, not yet handed to a mailer)
 -> sending -> sent | failed | unknown; "empty" marks a period with nothing to
-send. Released editions are deleted with their sent-log rows. A queued send
-parks its claims as "queued" between the claim and a worker's take-over
+send. Released editions are deleted. The papers of an edition in a counted
+state (`COUNTED_STATES`) are the papers its subscriber has received. A queued
+send parks its claims as "queued" between the claim and a worker's take-over
 (digest.store.queued).
 
 Every claim carries the id of the run that made it. The statements that move a
@@ -16,12 +18,15 @@ and sends nothing.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Connection, and_, delete, func, select, update
 
-from digest.db.schema import editions, sent_log, subscribers, suppressions
+from digest.db.schema import digests, editions, subscribers, suppressions
+from digest.store.digests import paper_keys, record_key, save_digests, sections_of
 from digest.store.subscribers import email_hash
 
 # Editions whose papers count as received (their claim moves the cutoff).
@@ -47,54 +52,106 @@ def claim_edition(
     now: datetime,
     leased_at: datetime,
     status: str = "pending",
-    rendering_key: str | None = None,
     sections: list | None = None,
     run_id: int | None = None,
     reached_after: datetime | None = None,
 ) -> int | None:
-    """Claim (subscriber, period) and record its papers as sent, atomically with
-    the caller's transaction. Returns the edition id, or None when the period
-    was already claimed (by this run or another).
-
-    `now` is when the edition's candidates were taken (the next edition counts
-    from it); `leased_at` is the wall-clock time of the claim (a record only:
-    whose claim it is, and whether its run lives, is `run_id`'s business). A paper already in the
-    sent log makes the insert fail: the caller's plan was made from a stale read,
-    and sending it would send a paper twice. `run_id` is the claiming run;
-    `reached_after` the previous claim the candidates counted from."""
+    """Claim (subscriber, period) with the papers it shows, in the caller's
+    transaction. Returns the edition id, or None when the period was already
+    claimed (by this run or another). `sections` is the record of what was
+    shown (default: one untitled section of `paper_keys`). See `claim_editions`."""
     keys = list(dict.fromkeys(paper_keys))
+    if sections is None:
+        sections = [{"slug": "", "title": "", "entries": [[k, ""] for k in keys]}] if keys else []
+    claim = Claim(subscriber_id, period, status, sections, reached_after)
+    claimed = claim_editions(conn, [claim], now=now, leased_at=leased_at, run_id=run_id)
+    return claimed.get(subscriber_id)
+
+
+@dataclass
+class Claim:
+    """One edition to claim: `sections` is what it shows ([] for none)."""
+
+    subscriber_id: int
+    period: str
+    status: str
+    sections: list
+    reached_after: datetime | None = None
+
+
+def claim_editions(
+    conn: Connection,
+    claims: Sequence[Claim],
+    *,
+    now: datetime,
+    leased_at: datetime,
+    run_id: int | None = None,
+) -> dict[int, int]:
+    """Claim many editions in the caller's transaction with a handful of
+    statements: their digests (shared, by `record_key`), then the edition rows.
+    Returns subscriber id -> edition id for the claims that were made; one whose
+    (subscriber, period) was already claimed is left out. At most one claim per
+    subscriber. `now` is when the candidates were taken (the next edition counts
+    from it); `leased_at` the wall-clock time of the claim (a record only:
+    whose claim it is, and whether its run lives, is `run_id`'s business)."""
+    if not claims:
+        return {}
+    keys, known = {}, {}  # record keys, computed once per shared sections list
+    for c in claims:
+        if c.sections:
+            memo = (c.period, id(c.sections))
+            if memo not in known:
+                known[memo] = record_key(c.period, c.sections)
+            keys[c.subscriber_id] = known[memo]
+    records = {keys[c.subscriber_id]: (c.period, c.sections) for c in claims if c.sections}
+    digest_ids = save_digests(conn, records, now=now)
+    rows = [
+        {
+            "subscriber_id": c.subscriber_id,
+            "period": c.period,
+            "status": c.status,
+            "claimed_at": now,
+            "leased_at": leased_at,
+            "paper_count": len(paper_keys(c.sections)),
+            "digest_id": digest_ids.get(keys.get(c.subscriber_id)),
+            "run_id": run_id,
+            "reached_after": c.reached_after,
+        }
+        for c in claims
+    ]
     statement = (
         _insert(conn, editions)
-        .values(
-            subscriber_id=subscriber_id,
-            period=period,
-            status=status,
-            claimed_at=now,
-            leased_at=leased_at,
-            paper_count=len(keys),
-            rendering_key=rendering_key,
-            sections=sections,
-            run_id=run_id,
-            reached_after=reached_after,
-        )
         .on_conflict_do_nothing(index_elements=["subscriber_id", "period"])
-        .returning(editions.c.id)
+        .returning(editions.c.subscriber_id, editions.c.id)
     )
-    edition_id = conn.execute(statement).scalar_one_or_none()
-    if edition_id is None:
-        return None
-    if keys:
-        rows = [
-            {
-                "subscriber_id": subscriber_id,
-                "paper_key": k,
-                "edition_id": edition_id,
-                "sent_at": now,
-            }
-            for k in keys
-        ]
-        conn.execute(sent_log.insert(), rows)
-    return edition_id
+    return dict(conn.execute(statement, rows).all())
+
+
+class HistoryRow(NamedTuple):
+    period: str
+    status: str
+    claimed_at: datetime
+    reached_after: datetime | None
+    digest_id: int | None
+
+
+def histories(conn: Connection, subscriber_ids: Collection[int]) -> dict[int, list[HistoryRow]]:
+    """Every edition of each subscriber, small columns only, in one query: what
+    planning a batch needs (claimed periods, the candidates floor, what was
+    received). Subscribers without editions are left out."""
+    columns = (
+        editions.c.subscriber_id,
+        editions.c.period,
+        editions.c.status,
+        editions.c.claimed_at,
+        editions.c.reached_after,
+        editions.c.digest_id,
+    )
+    query = select(*columns).where(editions.c.subscriber_id.in_(list(subscriber_ids)))
+    found: dict[int, list[HistoryRow]] = {}
+    for sid, *rest in conn.execute(query):
+        found.setdefault(sid, []).append(HistoryRow(*rest))
+    return found
 
 
 def claimed_periods(conn: Connection, subscriber_id: int) -> list[str]:
@@ -107,13 +164,17 @@ def get_edition(conn: Connection, subscriber_id: int, period: str) -> dict | Non
     query = select(editions).where(
         editions.c.subscriber_id == subscriber_id, editions.c.period == period
     )
-    row = conn.execute(query).first()
-    return dict(row._mapping) if row else None
+    found = _with_sections(conn, conn.execute(query))
+    return found[0] if found else None
 
 
 def sent_keys(conn: Connection, subscriber_id: int) -> set[str]:
-    query = select(sent_log.c.paper_key).where(sent_log.c.subscriber_id == subscriber_id)
-    return set(conn.execute(query).scalars())
+    """Every paper the subscriber has received (their counted editions' digests)."""
+    query = select(digests.c.sections).join(editions, editions.c.digest_id == digests.c.id)
+    query = query.where(
+        editions.c.subscriber_id == subscriber_id, editions.c.status.in_(COUNTED_STATES)
+    )
+    return {key for (sections,) in conn.execute(query) for key in paper_keys(sections)}
 
 
 def set_status(
@@ -161,16 +222,16 @@ def settle_in_flight(
 def mark_failed(
     conn: Connection, edition_id: int, error: str, *, run_id: int | None = None
 ) -> None:
-    """Rejected on its merits: keep the edition (not retried), forget its papers."""
-    if set_status(conn, [edition_id], "failed", run_id=run_id, error=error[:2000]):
-        conn.execute(delete(sent_log).where(sent_log.c.edition_id == edition_id))
+    """Rejected on its merits: keep the edition (not retried); a failed edition's
+    papers do not count as received."""
+    set_status(conn, [edition_id], "failed", run_id=run_id, error=error[:2000])
 
 
 def release(conn: Connection, edition_ids: Iterable[int], *, run_id: int | None = None) -> int:
-    """Certainly not delivered: remove the claim and its sent-log rows so the
-    next run sends it (its papers become candidates again, see
-    `digest.editions.history`). With `run_id`, only claims that run still holds
-    in "sending". Returns how many were released."""
+    """Certainly not delivered: remove the claim so the next run sends it (its
+    papers become candidates again, see `digest.editions.history`). With
+    `run_id`, only claims that run still holds in "sending". Returns how many
+    were released."""
     ids = list(edition_ids)
     if not ids:
         return 0
@@ -183,7 +244,6 @@ def release(conn: Connection, edition_ids: Iterable[int], *, run_id: int | None 
 def _delete_editions(conn: Connection, ids: list[int]) -> int:
     if not ids:
         return 0
-    conn.execute(delete(sent_log).where(sent_log.c.edition_id.in_(ids)))
     return conn.execute(delete(editions).where(editions.c.id.in_(ids))).rowcount
 
 
@@ -259,7 +319,8 @@ def take_unknown(
 ) -> list[dict]:
     """Claim the `unknown` editions of active subscribers (of `subscriber_ids`
     when given) for this run to resend on purpose: back to `pending` under
-    `run_id`, sent-log rows kept. Returns the claimed rows."""
+    `run_id` (their papers still count as received). Returns the claimed rows,
+    each with its `sections`."""
     active = select(subscribers.c.id).where(subscribers.c.status == "active")
     where = [editions.c.status == "unknown", editions.c.subscriber_id.in_(active)]
     if subscriber_ids is not None:
@@ -274,7 +335,7 @@ def take_unknown(
     if not ids:
         return []
     query = select(editions).where(editions.c.id.in_(ids)).order_by(editions.c.id)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return _with_sections(conn, conn.execute(query))
 
 
 def claim_spans(conn: Connection, subscriber_id: int, *, since: datetime) -> list[tuple]:
@@ -296,10 +357,6 @@ def claim_spans(conn: Connection, subscriber_id: int, *, since: datetime) -> lis
     return ([(None, anchor)] if anchor is not None else []) + spans
 
 
-def prune_sent_log(conn: Connection, *, before: datetime) -> int:
-    return conn.execute(delete(sent_log).where(sent_log.c.sent_at < before)).rowcount
-
-
 def status_counts(conn: Connection) -> dict[str, int]:
     query = select(editions.c.status, func.count()).group_by(editions.c.status)
     return dict(conn.execute(query).all())
@@ -309,7 +366,7 @@ def recent_editions(conn: Connection, limit: int = 10) -> list[dict]:
     query = (
         select(editions).order_by(editions.c.claimed_at.desc(), editions.c.id.desc()).limit(limit)
     )
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return _with_sections(conn, conn.execute(query))
 
 
 def editions_of(conn: Connection, subscriber_id: int) -> list[dict]:
@@ -319,4 +376,13 @@ def editions_of(conn: Connection, subscriber_id: int) -> list[dict]:
         .where(editions.c.subscriber_id == subscriber_id)
         .order_by(editions.c.claimed_at, editions.c.id)
     )
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return _with_sections(conn, conn.execute(query))
+
+
+def _with_sections(conn: Connection, rows) -> list[dict]:
+    """Edition rows as dicts, each with its digest's `sections` (None: empty)."""
+    found = [dict(row._mapping) for row in rows]
+    records = sections_of(conn, [row["digest_id"] for row in found])
+    for row in found:
+        row["sections"] = records.get(row["digest_id"])
+    return found

@@ -13,8 +13,9 @@ from digest.db.schema import editions, fetch_state, subscribers
 def prune_editions(conn: Connection, *, before: datetime) -> int:
     """Delete editions claimed before `before`, except each subscriber's latest
     claim: `due()` counts from the latest claimed period, so removing it could
-    make that period due again. Their sent-log rows go with them (cascade;
-    they are as old, and older than the retention period anyway)."""
+    make that period due again. What they showed is older than any candidate
+    can be (see `digest.selection`); their digests are pruned once no edition
+    points at them (`digest.store.digests.prune_digests`)."""
     latest = select(func.max(editions.c.id)).group_by(editions.c.subscriber_id)
     old = select(editions.c.id).where(editions.c.claimed_at < before, editions.c.id.not_in(latest))
     ids = list(conn.execute(old).scalars())

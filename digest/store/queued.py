@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, select, update
 
 from digest.db.schema import editions
+from digest.store.editions import _with_sections
 
 QUEUED = "queued"
 
@@ -61,7 +62,8 @@ def take_queued(conn: Connection, edition_ids: Iterable[int], *, run_id: int) ->
     if not taken:
         return []
     query = select(editions).where(editions.c.id.in_(taken)).order_by(editions.c.id)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    # Each with its `sections` (from its shared digest), as take_unknown's.
+    return _with_sections(conn, conn.execute(query))
 
 
 def queued_ids(conn: Connection) -> list[int]:

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, func, select, update
 
-from digest.db.schema import confirmation_sends, consents, editions, sent_log, subscribers
+from digest.db.schema import confirmation_sends, consents, editions, subscribers
+from digest.store.digests import paper_keys, sections_of
 from digest.store.subscribers import Subscriber, email_hash, from_row
 
 # At most one confirmation email per address per hour and three per day.
@@ -101,13 +102,11 @@ def edition_history(conn: Connection, subscriber_id: int) -> list[dict]:
         .where(editions.c.subscriber_id == subscriber_id)
         .order_by(editions.c.claimed_at, editions.c.id)
     )
+    rows = conn.execute(query).all()
+    records = sections_of(conn, [row.digest_id for row in rows])
     out = []
-    for row in conn.execute(query):
-        keys = conn.execute(
-            select(sent_log.c.paper_key)
-            .where(sent_log.c.edition_id == row.id)
-            .order_by(sent_log.c.paper_key)
-        ).scalars()
+    for row in rows:
+        keys = sorted(paper_keys(records.get(row.digest_id) or []))
         out.append(
             {
                 "period": row.period,
@@ -115,7 +114,7 @@ def edition_history(conn: Connection, subscriber_id: int) -> list[dict]:
                 "delivery": row.delivery,
                 "claimed_at": row.claimed_at.isoformat(),
                 "sent_at": row.sent_at.isoformat() if row.sent_at else None,
-                "papers": list(keys),
+                "papers": keys,
             }
         )
     return out

@@ -1,7 +1,7 @@
 """send queue (procrastinate's schema, PostgreSQL only)
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01
 
 The send queue (`digest worker`, digest/send_queue.py) keeps its jobs in
@@ -24,7 +24,7 @@ from pathlib import Path
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,62 @@
+"""What subscribers have received, read from the shared digests of their
+counted editions and kept for the run (a digest row never changes).
+
+A candidate can have been sent to a subscriber only in an edition claimed
+after the paper first reached us (a send shows only stored papers), so the
+check for a planned digest reads only the digests of editions claimed since
+its oldest paper was first seen: for the usual day's digest of new papers,
+none at all; for a paper trending again months later, that stretch of the
+subscriber's editions, however long (within the retention period).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from digest.digests import Digest
+from digest.selection import CLOCK_MARGIN
+from digest.store.digests import paper_keys, sections_of
+from digest.store.editions import COUNTED_STATES, HistoryRow
+
+
+class Received:
+    def __init__(self) -> None:
+        self._keys: dict[int, frozenset[str]] = {}
+
+    def load(self, conn: Connection, digest_ids: Iterable[int]) -> None:
+        """Read the digests not read yet, in one query."""
+        missing = {i for i in digest_ids if i not in self._keys}
+        for digest_id, sections in sections_of(conn, missing).items():
+            self._keys[digest_id] = frozenset(sys.intern(k) for k in paper_keys(sections))
+
+    def keys(self, digest_ids: Iterable[int]) -> set[str]:
+        """Papers of loaded digests (`load` them first)."""
+        out: set[str] = set()
+        for digest_id in digest_ids:
+            out |= self._keys[digest_id]
+        return out
+
+
+def counted(rows: Sequence[HistoryRow], since: datetime | None = None) -> list[int]:
+    """Digest ids of the counted editions among `rows` (claimed at or after `since`)."""
+    return [
+        r.digest_id
+        for r in rows
+        if r.digest_id is not None
+        and r.status in COUNTED_STATES
+        and (since is None or r.claimed_at >= since)
+    ]
+
+
+def could_hold(digest: Digest, rows: Sequence[HistoryRow]) -> list[int]:
+    """Digest ids of the editions among `rows` that could have shown a paper of
+    `digest`: counted, claimed since its oldest paper first reached us (with
+    the clock margin of `digest.selection`)."""
+    seen = [p.first_seen_at for p in digest.papers if p.first_seen_at is not None]
+    if not seen:
+        return counted(rows) if digest.papers else []
+    return counted(rows, since=min(seen) - CLOCK_MARGIN)

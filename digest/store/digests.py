@@ -1,0 +1,86 @@
+"""What digests showed, stored once per distinct (period, sections) and shared
+by every edition that showed exactly that (DESIGN.md "What was shown").
+
+A digest row is written in the transaction that claims its first edition and
+is never changed; identical digests claimed by two runs at once meet on the
+unique `key` (the loser's insert does nothing and it reads the winner's id).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Mapping
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, exists, select
+
+from digest.db.schema import digests, editions
+
+
+def record_key(period: str, sections: list[dict]) -> str:
+    """The identity of what a digest showed (migration 0007 holds a frozen copy)."""
+    text = json.dumps([period, sections], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def paper_keys(sections: list[dict]) -> list[str]:
+    return [entry[0] for section in sections for entry in section["entries"]]
+
+
+def save_digests(
+    conn: Connection, records: Mapping[str, tuple[str, list[dict]]], *, now: datetime
+) -> dict[str, int]:
+    """Make sure a row exists for each `key -> (period, sections)`; returns each
+    key's id. Two statements whatever the number of new rows, three in all.
+
+    New rows go in in key order: a transaction inserting a key another one has
+    inserted but not committed waits for it, and one order for everyone means
+    two runs never wait for each other in a circle (a deadlock)."""
+    ids = _ids(conn, records)
+    new = [
+        {
+            "key": key,
+            "period": period,
+            "sections": sections,
+            "paper_count": len(paper_keys(sections)),
+            "created_at": now,
+        }
+        for key, (period, sections) in sorted(records.items())
+        if key not in ids
+    ]
+    if new:
+        conn.execute(_insert(conn).on_conflict_do_nothing(index_elements=["key"]), new)
+        ids.update(_ids(conn, [row["key"] for row in new]))
+    return ids
+
+
+def _ids(conn: Connection, keys: Collection[str]) -> dict[str, int]:
+    if not keys:
+        return {}
+    query = select(digests.c.key, digests.c.id).where(digests.c.key.in_(list(keys)))
+    return dict(conn.execute(query).all())
+
+
+def _insert(conn: Connection):
+    # Imported here: loading the PostgreSQL dialect costs a SQLite run at start-up.
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(digests)
+
+
+def sections_of(conn: Connection, digest_ids: Collection[int]) -> dict[int, list[dict]]:
+    """Each digest's sections record."""
+    ids = [i for i in set(digest_ids) if i is not None]
+    if not ids:
+        return {}
+    query = select(digests.c.id, digests.c.sections).where(digests.c.id.in_(ids))
+    return dict(conn.execute(query).all())
+
+
+def prune_digests(conn: Connection, *, before: datetime) -> int:
+    """Delete digests made before `before` that no edition points at any more."""
+    unused = ~exists().where(editions.c.digest_id == digests.c.id)
+    return conn.execute(delete(digests).where(digests.c.created_at < before, unused)).rowcount

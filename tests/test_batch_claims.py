@@ -1,0 +1,137 @@
+"""Batch claims (digest.claims): concurrent claimers split the list, and a
+digest planned once for many subscribers never carries a paper one of them
+was sent before, however long ago within the retention period."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from digest.claims import ClaimOptions, claim_next
+from digest.db.engine import open_engine, upgrade
+from digest.db.schema import editions
+from digest.editions import Planner
+from digest.preferences import Preferences, TopicChoice
+from digest.render import CompileCache
+from digest.store.subscribers import add_subscriber
+from tests.fresh_db import postgres_database
+from tests.pipeline_helpers import (
+    DAY1,
+    SITE,
+    paper_keys_in,
+    read_outbox,
+    send,
+    store,
+    subscribe,
+    vision_paper,
+)
+
+
+def test_a_paper_sent_60_days_ago_that_trends_again_is_not_sent_again(engine, tmp_path):
+    first = tmp_path / "day1"
+    ada = subscribe(engine, "ada@example.org", now=DAY1)
+    store(engine, [vision_paper(0, DAY1)], DAY1)
+    assert send(engine, first, DAY1 + timedelta(hours=8)).counts["sent"] == 1
+    assert paper_keys_in(read_outbox(first)[0]) == {"2611.14000"}
+
+    later = DAY1 + timedelta(days=60)
+    # Bob, with the same preferences, joins the day before: the paper is new to him.
+    bob = subscribe(engine, "bob@example.org", now=later)
+    assert ada != bob
+    store(
+        engine,
+        [
+            vision_paper(0, later, upvotes=800, trending_at=later, sources=["arxiv", "hf"]),
+            vision_paper(1, later),
+        ],
+        later,
+    )
+    second = tmp_path / "day61"
+    assert send(engine, second, later + timedelta(hours=8)).counts["sent"] == 2
+    got = {m["To"]: paper_keys_in(m) for m in read_outbox(second)}
+    assert got == {
+        "ada@example.org": {"2611.14001"},
+        "bob@example.org": {"2611.14000", "2611.14001"},
+    }
+
+
+def _prefs(n: int) -> Preferences:
+    # The first batch's digest differs from the next ones': a run inserting a
+    # digest another run has inserted but not committed waits for that commit,
+    # and the first run holds its batch open until the second has claimed.
+    return Preferences(
+        topics=[TopicChoice("computer-vision")], timezone="UTC", hour=7, max_papers=2 + (n >= 200)
+    )
+
+
+@pytest.fixture
+def pg_engine():
+    with postgres_database("digest_claims") as url:
+        engine = open_engine(url)
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_two_concurrent_batch_claimers_on_postgresql_split_the_subscribers(pg_engine):
+    engine = pg_engine
+    now = DAY1 + timedelta(hours=8)
+    store(engine, [vision_paper(n, DAY1) for n in range(3)], DAY1)
+    with engine.begin() as conn:
+        ids = [
+            add_subscriber(conn, f"r{n}@example.org", _prefs(n), status="active", now=DAY1)
+            for n in range(1000)
+        ]
+    first_batch_held = threading.Event()
+    second_batch_taken = threading.Event()
+    claimed: dict[int, list[int]] = {1: [], 2: []}
+    firsts: dict[int, list[int]] = {}
+
+    def claimer(run_id: int) -> None:
+        with engine.begin() as conn:
+            planner = Planner.load(conn, now=now, retention_days=365)
+        cache = CompileCache(SITE)
+        options = ClaimOptions(now=now, leased_at=now, run_id=run_id, force_hour=True)
+        after = 0
+        while True:
+            with engine.begin() as conn:
+                batch = claim_next(conn, planner, cache, options, after=after)
+                if run_id not in firsts:
+                    firsts[run_id] = [p.subscriber.id for p in batch.claimed]
+                    if run_id == 1:  # hold the first batch until the other took its own
+                        first_batch_held.set()
+                        assert second_batch_taken.wait(30)
+                    else:
+                        second_batch_taken.set()
+            if batch.last_id is None:
+                return
+            after = batch.last_id
+            claimed[run_id] += [p.subscriber.id for p in batch.claimed]
+
+    one = threading.Thread(target=claimer, args=(1,))
+    one.start()
+    assert first_batch_held.wait(30)
+    two = threading.Thread(target=claimer, args=(2,))
+    two.start()
+    one.join(60)
+    two.join(60)
+    engine_rows = engine.connect()
+    try:
+        count = engine_rows.execute(select(func.count()).select_from(editions)).scalar_one()
+        runs = dict(
+            engine_rows.execute(
+                select(editions.c.run_id, func.count()).group_by(editions.c.run_id)
+            ).all()
+        )
+    finally:
+        engine_rows.close()
+    # While run 1 held its first batch, run 2 skipped those rows instead of waiting.
+    assert firsts[1] and firsts[2] and not set(firsts[1]) & set(firsts[2])
+    assert set(claimed[1]).isdisjoint(claimed[2])
+    assert sorted(claimed[1] + claimed[2]) == sorted(ids)  # each exactly once
+    assert count == len(ids) and runs == {1: len(claimed[1]), 2: len(claimed[2])}
+    assert claimed[1] and claimed[2]
