@@ -98,7 +98,10 @@ def print_queue(queue: dict[str, Any] | None, mode: str) -> None:
     """The send queue's lines (PostgreSQL only; nothing on SQLite)."""
     if queue is None:
         return
-    how = "queued for workers" if mode == "procrastinate" else "in-process (queue unused)"
+    idle = not (queue["waiting"] or queue["running"] or queue["workers"])
+    if mode != "procrastinate" and idle:
+        return  # sending in-process, and nothing left in the queue
+    how = "queued for workers" if mode == "procrastinate" else "unused: sending in-process"
     console.print(
         f"Send queue ({how}): {queue['waiting']} jobs waiting, {queue['running']} running"
         + (f", {queue['failed']} failed" if queue["failed"] else ""),
