@@ -138,36 +138,40 @@ def record_outcomes(
     now: datetime,
     run_id: int | None = None,
 ) -> None:
-    """Record each edition's outcome; with `run_id`, only on editions that run
-    still holds in "sending" (a recovered claim is no longer its to record)."""
-    fence = {"run_id": run_id}
+    """Record each edition's outcome, one statement per outcome state (two for
+    "failed": its papers are forgotten); with `run_id`, only on editions that
+    run still holds in "sending" (a recovered claim is no longer its to record).
+    A status other than sent, failed or released is recorded as "unknown"."""
+    own: dict[str, dict[int, str | None]] = {}
+    for planned, outcome in zip(batch, outcomes, strict=True):
+        state = outcome.status if outcome.status in ("sent", "failed", "released") else "unknown"
+        value = outcome.message_id if state == "sent" else outcome.error
+        own.setdefault(state, {})[planned.edition_id] = value
     with engine.begin() as conn:
-        for planned, outcome in zip(batch, outcomes, strict=True):
-            eid = planned.edition_id
-            sid = planned.subscriber.id
-            if outcome.status == "sent":
-                edition_store.set_status(
-                    conn, [eid], "sent", sent_at=now, message_id=outcome.message_id, **fence
-                )
-                log.info("edition %s sent to subscriber %s", planned.period, sid)
-            elif outcome.status == "failed":
-                edition_store.mark_failed(conn, eid, outcome.error or "rejected", **fence)
-                log.warning(
-                    "edition %s for subscriber %s failed: %s", planned.period, sid, outcome.error
-                )
-            elif outcome.status == "released":
-                edition_store.release(conn, [eid], **fence)
-                log.warning(
-                    "edition %s for subscriber %s not sent, released: %s",
-                    planned.period,
-                    sid,
-                    outcome.error,
-                )
-            else:
-                edition_store.set_status(conn, [eid], "unknown", error=outcome.error, **fence)
-                log.warning(
-                    "edition %s for subscriber %s in unknown state: %s",
-                    planned.period,
-                    sid,
-                    outcome.error,
-                )
+        if "sent" in own:
+            edition_store.set_each(
+                conn, "sent", own["sent"], "message_id", run_id=run_id, sent_at=now
+            )
+        if "failed" in own:
+            errors = {i: error or "rejected" for i, error in own["failed"].items()}
+            edition_store.mark_failed_each(conn, errors, run_id=run_id)
+        if "released" in own:
+            edition_store.release(conn, list(own["released"]), run_id=run_id)
+        if "unknown" in own:
+            edition_store.set_each(conn, "unknown", own["unknown"], "error", run_id=run_id)
+    for planned, outcome in zip(batch, outcomes, strict=True):
+        _log_outcome(planned, outcome)
+
+
+def _log_outcome(planned: Planned, outcome: Outcome) -> None:
+    period, sid = planned.period, planned.subscriber.id
+    if outcome.status == "sent":
+        log.info("edition %s sent to subscriber %s", period, sid)
+    elif outcome.status == "failed":
+        log.warning("edition %s for subscriber %s failed: %s", period, sid, outcome.error)
+    elif outcome.status == "released":
+        log.warning(
+            "edition %s for subscriber %s not sent, released: %s", period, sid, outcome.error
+        )
+    else:
+        log.warning("edition %s for subscriber %s in unknown state: %s", period, sid, outcome.error)

@@ -65,6 +65,7 @@ class Planner:
     _arrivals: dict[int, tuple[list[Ranked], ByArrival[Ranked]]] = field(default_factory=dict)
     _papers: dict[str, Paper] | None = None
     _shared: dict[tuple, Digest] = field(default_factory=dict)
+    _unsent: dict[tuple, dict[str, Paper]] = field(default_factory=dict)
     # What subscribers have received, by digest id (digest.received).
     received: Received = field(default_factory=Received)
 
@@ -114,14 +115,7 @@ class Planner:
     ) -> Planned:
         """The subscriber's digest for `period` from their candidates."""
         prefs = subscriber.prefs
-        if self._candidates is None:
-            self._candidates = CandidatePool(self.pool)
-        chosen = self._candidates.candidates(
-            frequency=prefs.frequency,
-            previous_claim=previous_claim,
-            sent=sent,
-            now=self.now,
-        )
+        chosen = self.candidates(prefs.frequency, previous_claim, sent)
         digest = compose_digest(
             prefs,
             self._narrowed(self.rankings_for(subscriber), previous_claim),
@@ -131,6 +125,23 @@ class Planner:
             frequency=prefs.frequency,
         )
         return Planned(subscriber, period, digest, previous_claim=previous_claim)
+
+    def candidates(
+        self, frequency: str, previous_claim: datetime | None, sent: set[str]
+    ) -> dict[str, Paper]:
+        """`selection.candidates` by bisection; with nothing sent, once per
+        (frequency, previous claim) for the run (read-only for callers)."""
+        if self._candidates is None:
+            self._candidates = CandidatePool(self.pool)
+        key = (frequency, previous_claim)
+        if sent or key not in self._unsent:
+            chosen = self._candidates.candidates(
+                frequency=frequency, previous_claim=previous_claim, sent=sent, now=self.now
+            )
+            if sent:
+                return chosen
+            self._unsent[key] = chosen
+        return self._unsent[key]
 
     def plan_shared(
         self, subscriber: Subscriber, period: str, *, previous_claim: datetime | None

@@ -7,17 +7,35 @@ import pytest
 
 from benchmarks import daily_run
 
+SMALL = ["--subscribers", "40", "--papers", "80", "--history-days", "3", "--baseline-sample", "5"]
+
 
 @pytest.mark.slow
 def test_the_daily_benchmark_sends_every_generated_subscriber_once(database_url):
-    argv = ["--subscribers", "40", "--papers", "80", "--history-days", "3"]
-    args = daily_run.parse_args([*argv, "--database-url", database_url, "--baseline-sample", "5"])
+    args = daily_run.parse_args([*SMALL, "--database-url", database_url])
     line = daily_run.generate_world(args)
     assert "40 subscribers" in line
     result = daily_run.run(args)
-    counts = result["counts"]
-    assert counts["sent"] + counts["empty"] == 40 and result["requests"] == counts["sent"]
+    counts, api = result["counts"], result["api"]
+    assert counts["sent"] + counts["empty"] == 40
+    # One SendGrid request per distinct digest, over one connection.
+    assert api["recipients"] == counts["sent"] and api["accepted"] == result["requests"]
+    assert result["requests"] <= result["distinct"] and api["connections"] == 1
     assert result["distinct"] >= 1 and result["bytes_per_edition"] > 0
     assert "| **total** |" in daily_run.report(args, 0.0, line, result)
     again = daily_run.run(args)  # a rerun the same day sends nothing
     assert again["editions"] == 0
+
+
+@pytest.mark.slow
+def test_it_builds_mime_and_runs_several_sending_processes(database_url):
+    mime = daily_run.parse_args([*SMALL, "--database-url", database_url, "--mailer", "mime"])
+    daily_run.generate_world(mime)
+    half = daily_run.parse_args([*SMALL, "--database-url", database_url, "--processes", "2"])
+    # Two sends at once claim each edition once between them.
+    result = daily_run.run(half)
+    counts = result["counts"]
+    assert counts["sent"] + counts["empty"] == 40 and len(result["processes"]) == 2
+    assert result["api"]["recipients"] == counts["sent"]
+    assert "process 2:" in daily_run.report(half, 0.0, "", result)
+    assert daily_run.run(mime)["editions"] == 0

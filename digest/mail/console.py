@@ -10,11 +10,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from digest.digests import Message
 from digest.mail.base import Outcome, one_call_each
-from digest.mail.message import build_email
+from digest.mail.message_template import EmailCache
 
 SHOWN_HEADERS = ("From", "To", "Subject", "Date", "Message-ID", "List-Unsubscribe")
 RULE = "=" * 72
@@ -26,7 +27,7 @@ def readable(email: EmailMessage) -> str:
     lines.append("")
     text = email.get_body(("plain",))
     if text is not None:
-        lines.append(text.get_content().rstrip("\n"))
+        lines.append(text.get_content().replace("\r\n", "\n").rstrip("\n"))
     html = email.get_body(("html",))
     if html is not None:
         size = len(html.get_content().encode("utf-8"))
@@ -40,16 +41,18 @@ class ConsoleMailer:
     def __init__(self, sender: str, stream=None):
         self.sender = sender
         self.stream = stream or sys.stdout
+        self.emails = EmailCache(sender)
 
     calls = staticmethod(one_call_each)
 
     def send(self, batch: Sequence[Message]) -> list[Outcome]:
         outcomes = []
         for message in batch:
-            email = build_email(message, self.sender, date=datetime.now(UTC))
-            self.stream.write(readable(email))
+            # The bytes the other mailers would send, read back.
+            message_id, data = self.emails.email(message, date=datetime.now(UTC))
+            self.stream.write(readable(message_from_bytes(data, policy=policy.default)))
             self.stream.write(f"\n{RULE}\n")
-            outcomes.append(Outcome("sent", message_id=email["Message-ID"]))
+            outcomes.append(Outcome("sent", message_id=message_id))
         self.stream.flush()
         return outcomes
 

@@ -84,8 +84,11 @@ def build_email(
     else:
         # "=_" never occurs in quoted-printable output, so this boundary cannot
         # collide with the body and the generator need not search for one. It
-        # is derived from the content so the same message builds identically.
-        email["Content-Type"] = f'multipart/alternative; boundary="{_boundary(message)}"'
+        # is derived from the content (the shared template's, when there is
+        # one, as `MessageTemplate` does) so the same message builds identically.
+        shared = message.template or message
+        boundary = multipart_boundary(shared.text, shared.html)
+        email["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
         for body, subtype in ((message.text, "plain"), (message.html, "html")):
             part = EmailMessage(policy=POLICY)
             _set_text(part, body, subtype)
@@ -120,9 +123,10 @@ def _set_text(part: EmailMessage, body: str, subtype: str) -> None:
     part.set_payload(binascii.b2a_qp(canonical, istext=True).decode("ascii"))
 
 
-def _boundary(message: Message) -> str:
+def multipart_boundary(text: str, html: str | None) -> str:
+    """The boundary of a message with these parts: a function of its content."""
     digest = hashlib.blake2b(digest_size=12)
-    for body in (message.text, message.html or ""):
+    for body in (text, html or ""):
         digest.update(body.encode("utf-8", "surrogatepass"))
     return "=_tp_" + digest.hexdigest()
 

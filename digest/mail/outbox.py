@@ -22,7 +22,7 @@ from pathlib import Path
 
 from digest.digests import Message
 from digest.mail.base import MailError, Outcome, one_call_each
-from digest.mail.message import build_email, email_bytes
+from digest.mail.message_template import EmailCache
 
 TMP_DIR = ".tmp"
 # Temporary files of the previous naming scheme, in the outbox itself.
@@ -36,6 +36,7 @@ class OutboxMailer:
         self.directory = Path(directory)
         self.sender = sender
         self.clock = clock
+        self.emails = EmailCache(sender)  # MIME once per distinct digest
         clean_temporary_files(self.directory)
 
     calls = staticmethod(one_call_each)
@@ -51,12 +52,12 @@ class OutboxMailer:
         for message in batch:
             path = self.directory / self.filename(message)
             try:
-                email = build_email(message, self.sender, date=self.clock())
-                write_atomically(path, email_bytes(email))
+                message_id, data = self.emails.email(message, date=self.clock())
+                write_atomically(path, data)
             except (OSError, ValueError) as exc:
                 outcomes.append(Outcome("released", error=f"cannot write {path.name}: {exc}"))
                 continue
-            outcomes.append(Outcome("sent", message_id=email["Message-ID"]))
+            outcomes.append(Outcome("sent", message_id=message_id))
         return outcomes
 
     def reconcile(self, editions: Sequence[dict]) -> dict[int, str]:

@@ -41,6 +41,7 @@ from sendgrid import SendGridAPIClient
 from digest.digests import Message
 from digest.http import retry_after_seconds
 from digest.mail.base import AuthError, MailError, Outcome, Status
+from digest.mail.keepalive import Connection, KeepAliveClient
 from digest.mail.message import ascii_address
 from digest.mail.retry import Backoff
 from digest.render_view import TOKEN_PREFIX
@@ -73,7 +74,16 @@ class SendGridMailer:
         substitutions_limit: int = SUBSTITUTIONS_LIMIT,
     ) -> None:
         self.client = SendGridAPIClient(api_key, host=host)
-        self.client.client.timeout = timeout
+        # The package's HTTP client, over one connection reused between requests.
+        self.connection = Connection(host)
+        stock = self.client.client
+        self.client.client = KeepAliveClient(
+            host=stock.host,
+            request_headers=stock.request_headers,
+            version=stock._version,
+            timeout=timeout,
+            connection=self.connection,
+        )
         self.sender = sender
         self.backoff = backoff or Backoff()
         self.substitutions_limit = substitutions_limit
@@ -194,7 +204,7 @@ class SendGridMailer:
         return outcomes
 
     def close(self) -> None:
-        pass
+        self.connection.close()
 
 
 def request_body(messages: Sequence[Message], sender: str) -> dict:

@@ -36,7 +36,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from digest.digests import Message
 from digest.mail.base import AuthError, Outcome, one_call_each
-from digest.mail.message import ascii_address, build_email, email_bytes
+from digest.mail.message import ascii_address
+from digest.mail.message_template import EmailCache
 from digest.mail.retry import Backoff
 from digest.text import one_line
 
@@ -117,6 +118,7 @@ class SmtpMailer:
         self.sender = sender
         self.envelope_from = parseaddr(sender)[1]
         self.backoff = backoff or Backoff()
+        self.emails = EmailCache(sender)  # MIME once per distinct digest
         self.context = ssl.create_default_context(cafile=config.ca_file)
         self._conn: smtplib.SMTP | None = None
 
@@ -125,8 +127,8 @@ class SmtpMailer:
 
     def _send_one(self, message: Message) -> Outcome:
         try:
-            email = build_email(message, self.sender)
-            payload, to = email_bytes(email), ascii_address(message.to)
+            message_id, payload = self.emails.email(message)
+            to = ascii_address(message.to)
         except ValueError as exc:
             return Outcome("failed", error=str(exc))
         attempt = 0
@@ -140,7 +142,7 @@ class SmtpMailer:
                 return Outcome("released", error=f"{exc} ({attempt} tries); released")
             self.backoff.succeeded()
             if outcome.status == "sent":
-                outcome.message_id = email["Message-ID"]
+                outcome.message_id = message_id
             return outcome
 
     def _transaction(self, to: str, payload: bytes) -> Outcome:

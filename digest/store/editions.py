@@ -18,12 +18,12 @@ and sends nothing.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy import Connection, and_, case, delete, func, select, update
 
 from digest.db.schema import digests, editions, subscribers, suppressions
 from digest.store.digests import paper_keys, record_key, save_digests, sections_of
@@ -225,6 +225,42 @@ def mark_failed(
     """Rejected on its merits: keep the edition (not retried); a failed edition's
     papers do not count as received."""
     set_status(conn, [edition_id], "failed", run_id=run_id, error=error[:2000])
+
+
+def set_each(
+    conn: Connection,
+    status: str,
+    own: Mapping[int, str | None],
+    column: str,
+    *,
+    run_id: int | None = None,
+    **values,
+) -> list[int]:
+    """`set_status` for the editions keyed in `own`, each one's `column` set to
+    its own value, in one statement (a CASE when the values differ). With
+    `run_id`, only editions that run still holds in "sending". Returns the ids
+    changed."""
+    if not own:
+        return []
+    distinct = set(own.values())
+    value = distinct.pop() if len(distinct) == 1 else case(dict(own), value=editions.c.id)
+    statement = (
+        update(editions)
+        .where(editions.c.id.in_(list(own)), *_held(run_id))
+        .values(status=status, **{column: value}, **values)
+        .returning(editions.c.id)
+    )
+    return list(conn.execute(statement).scalars())
+
+
+def mark_failed_each(
+    conn: Connection, errors: Mapping[int, str], *, run_id: int | None = None
+) -> list[int]:
+    """`mark_failed` for many editions in one statement: each keeps its own
+    error (a failed edition's papers do not count as received). Returns the ids
+    changed."""
+    own = {edition_id: error[:2000] for edition_id, error in errors.items()}
+    return set_each(conn, "failed", own, "error", run_id=run_id)
 
 
 def release(conn: Connection, edition_ids: Iterable[int], *, run_id: int | None = None) -> int:

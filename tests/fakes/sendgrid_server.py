@@ -18,19 +18,28 @@ Faults for the tests, by request number (1 = the first request received):
 
 "slow" answers only after `release_slow()` (or the server stops), so a client
 with a timeout gives up first; "drop" reads the request and closes the
-connection without an answer. Both, and held requests, count as accepted (the
+connection without an answer; "close" answers 202, then closes the connection
+without saying so (a server's idle timeout; `closed` is set once it is shut). Both, and held requests, count as accepted (the
 worst case for duplicates: SendGrid may well have taken them), except a hold
 with `accept=False`: its body is kept in `hold.body`, and once released it is
 answered 503 without being accepted (SendGrid never took it; a crash test
 then expects its recipients to have the digest only after a resend). `deliveries()`
 expands every accepted request into one email per recipient, substitutions
-applied, so tests can check each recipient's final content.
+applied, so tests can check each recipient's final content. `connections`
+counts the TCP connections that carried Mail Send requests.
+
+For benchmarks, `FakeSendGrid(keep_bodies=False)` keeps only counts
+(`counts()`: requests received and accepted, recipients, bytes, connections),
+and `python -m tests.fakes.sendgrid_server [--tls-cert PEM --tls-key PEM]` runs
+one in its own process (over https with a certificate): it prints its URL, answers `GET /stats` with the counts as JSON, and stops on
+SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 import time
 import uuid
@@ -91,10 +100,20 @@ class Hold:
 
 
 class FakeSendGrid:
-    def __init__(self, api_key: str = API_KEY) -> None:
+    def __init__(
+        self,
+        api_key: str = API_KEY,
+        *,
+        keep_bodies: bool = True,
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.api_key = api_key
+        self.keep_bodies = keep_bodies
         self.accepted: list[Accepted] = []
         self.received = 0
+        self.accepted_count = self.recipients = self.bytes = self.connections = 0
+        self.closed = threading.Event()
         self.answers: list[int | str] = []  # per request, in order: status or "drop"
         self.faults: Callable[[int], str | None] = lambda number: None
         self._faults: dict[int, str] = {}
@@ -102,7 +121,11 @@ class FakeSendGrid:
         self._slow = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _Server(("127.0.0.1", port), _handler_for(self))
+        self._server.fake = self
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -123,7 +146,7 @@ class FakeSendGrid:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     def fail(self, number: int, kind: str) -> None:
         self._faults[number] = kind
@@ -145,10 +168,25 @@ class FakeSendGrid:
             self.received += 1
             return self.received
 
-    def _accept(self, number: int, body: dict) -> Accepted:
-        accepted = Accepted(number, body, uuid.uuid4().hex[:22], time.monotonic())
+    def counts(self) -> dict[str, int]:
         with self._lock:
-            self.accepted.append(accepted)
+            return {
+                "received": self.received,
+                "accepted": self.accepted_count,
+                "recipients": self.recipients,
+                "bytes": self.bytes,
+                "connections": self.connections,
+            }
+
+    def _accept(self, number: int, body: dict, size: int) -> Accepted:
+        accepted = Accepted(number, body, uuid.uuid4().hex[:22], time.monotonic())
+        recipients = len(accepted.recipients)
+        with self._lock:
+            self.accepted_count += 1
+            self.recipients += recipients
+            self.bytes += size
+            if self.keep_bodies:
+                self.accepted.append(accepted)
         return accepted
 
     def _answered(self, number: int, status: int | str) -> None:
@@ -326,12 +364,37 @@ def _error(field: str | None, message: str) -> dict:
     return {"field": field, "message": message, "help": None}
 
 
+class _Server(ThreadingHTTPServer):
+    fake: FakeSendGrid
+
+    def shutdown_request(self, request) -> None:
+        super().shutdown_request(request)
+        self.fake.closed.set()
+
+
 def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        counted = False  # this connection has carried a Mail Send request
+
+        def do_GET(self) -> None:
+            if self.path != "/stats":
+                return self._answer(0, 404, [_error(None, "not found")])
+            payload = json.dumps(fake.counts()).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
 
         def do_POST(self) -> None:
             number = fake._arrive()
+            if not self.counted:
+                self.counted = True
+                with fake._lock:
+                    fake.connections += 1
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length <= MAX_BODY else b""
             if self.path != "/v3/mail/send":
@@ -383,7 +446,7 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
                 hold.arrived.set()
                 hold.release.wait(HOLD_LIMIT)
                 return self._answer(number, 503, [_error(None, "Service Unavailable")])
-            accepted = fake._accept(number, body)
+            accepted = fake._accept(number, body, length)
             if fault == "drop":
                 fake._answered(number, "drop")
                 self.close_connection = True
@@ -395,6 +458,8 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
                 hold.arrived.set()
                 hold.release.wait(HOLD_LIMIT)
             self._answer(number, 202, None, {"X-Message-Id": accepted.message_id})
+            if fault == "close":
+                self.close_connection = True
 
         def _answer(self, number: int, status: int, errors, headers=None) -> None:
             fake._answered(number, status)
@@ -414,3 +479,29 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def main() -> None:
+    """Serve counts only until SIGTERM or SIGINT; the first line printed is the URL."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tls-cert", help="serve https with this certificate (PEM)")
+    parser.add_argument("--tls-key", help="... and this key (PEM)")
+    args = parser.parse_args()
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with FakeSendGrid(keep_bodies=False, port=args.port, tls=tls) as fake:
+        print(fake.url, flush=True)
+        stop.wait()
+
+
+if __name__ == "__main__":
+    main()
