@@ -47,6 +47,7 @@ ENV_VARS = {
     "DIGEST_HF_TOKEN": "hf_token",
     "DIGEST_SEND_RATE": "send_rate",
     "DIGEST_SEND_EMPTY": "send_empty",
+    "DIGEST_SEND_QUEUE": "send_queue",
     "DIGEST_RETENTION_DAYS": "retention_days",
     "DIGEST_MISFIRE_GRACE_HOURS": "misfire_grace_hours",
     "DIGEST_LOG_LEVEL": "log_level",
@@ -119,6 +120,28 @@ class SchedulerConfig(BaseModel):
         return value
 
 
+class QueueConfig(BaseModel):
+    """The `[queue]` table: how the scheduler's send tick hands editions to
+    `digest worker` processes when `send_queue = "procrastinate"`.
+
+    `batch_size` is the number of subscribers claimed per transaction, and so
+    the most editions one job carries (one job per claimed batch).
+    `stalled_after`: a worker whose heartbeat is older than this is taken for
+    dead, and its running job is retried by another worker; workers beat every
+    third of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    stalled_after: str | float = "30s"
+
+    @field_validator("stalled_after")
+    @classmethod
+    def _valid_duration(cls, value: str | float) -> str | float:
+        parse_duration(value)
+        return value
+
+
 DEFAULT_SOURCES = [
     SourceConfig(
         name="arxiv",
@@ -153,6 +176,9 @@ class Settings(BaseSettings):
     hf_token: SecretStr | None = None
     send_rate: float = Field(default=0, ge=0, le=1_000_000)
     send_empty: bool = False
+    # Where the scheduler's send tick delivers: in its own process, or through
+    # `digest worker` processes (PostgreSQL only; see digest.send_queue).
+    send_queue: Literal["in-process", "procrastinate"] = "in-process"
     retention_days: int = Field(default=365, ge=1, le=36500)
     misfire_grace_hours: float = Field(default=6, gt=0, le=24 * 365)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -161,6 +187,7 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     sources: list[SourceConfig] = Field(default_factory=lambda: list(DEFAULT_SOURCES))
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    queue: QueueConfig = Field(default_factory=QueueConfig)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):
@@ -181,6 +208,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must be one address like 'Trending Papers <digest@example.org>' "
                 "(an international domain in its xn-- form)"
+            )
+        return value
+
+    @field_validator("send_queue")
+    @classmethod
+    def _queue_needs_postgresql(cls, value: str, info) -> str:
+        url = str(info.data.get("database_url", ""))
+        if value == "procrastinate" and not url.startswith("postgresql"):
+            raise ValueError(
+                "procrastinate needs a PostgreSQL database_url "
+                "(leave it unset to send in-process, as SQLite does)"
             )
         return value
 

@@ -26,12 +26,17 @@ from datetime import UTC, datetime, timedelta
 from digest.http import Fetcher, FetchError, user_agent_for
 from digest.ingest import SourceReport, fetch_one
 from digest.send import SendOptions, SendReport, run_send
+from digest.send_queue import TASK as QUEUE_TASK
 from digest.store import housekeeping as tidy
 from digest.store.digests import prune_digests
+from digest.store.queue_jobs import has_queue, prune_finished_jobs
 from digest.text import one_line
 from digest.wiring import Runtime
 
 log = logging.getLogger("digest.jobs")
+
+# Finished send-queue jobs are kept this long (to look into), then pruned.
+FINISHED_JOBS_KEPT = timedelta(days=7)
 
 # Confirmation links expire after 7 days (DESIGN.md, "Tokens").
 CONFIRMATION_LIFETIME = timedelta(days=7)
@@ -45,6 +50,7 @@ class JobContext:
     stopping: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _fetcher: Fetcher | None = None
+    _queue_app: object | None = None
 
     @property
     def fetcher(self) -> Fetcher:
@@ -55,6 +61,15 @@ class JobContext:
             agent = user_agent_for(self.runtime.settings.contact)
             self._fetcher = Fetcher(user_agent=agent, sleep=self._sleep)
         return self._fetcher
+
+    @property
+    def queue_app(self):
+        """The send queue's procrastinate app (digest.send_queue), made once."""
+        if self._queue_app is None:
+            from digest.send_queue import make_app
+
+            self._queue_app = make_app(self.runtime.settings.database_url)
+        return self._queue_app
 
     def _sleep(self, seconds: float) -> None:
         """The Fetcher's pauses (backoff, arXiv's interval), cut short by shutdown."""
@@ -118,17 +133,26 @@ def run_fetch(ctx: JobContext, source: str, now: datetime) -> SourceReport:
 
 def run_send_tick(ctx: JobContext, now: datetime) -> SendReport:
     """Send every edition `due()` says is due at `now` (each subscriber's local
-    hour), stopping between subscribers when the scheduler is shutting down."""
+    hour), stopping between subscribers when the scheduler is shutting down.
+    With `send_queue = "procrastinate"` the editions are claimed and queued for
+    `digest worker` processes instead (digest.queued_send.enqueue_due)."""
     settings = ctx.runtime.settings
     options = SendOptions(
         now=now,
         send_empty=settings.send_empty,
         retention_days=settings.retention_days,
         send_rate=settings.send_rate,
+        claim_size=settings.queue.batch_size,
         stop=ctx.stopping.is_set,
     )
     mailer = ctx.runtime.mailer()
     try:
+        if settings.send_queue == "procrastinate":
+            from digest.queued_send import enqueue_due
+
+            return enqueue_due(
+                ctx.runtime.engine, mailer, ctx.queue_app, options, site=ctx.runtime.site
+            )
         return run_send(
             ctx.runtime.engine, mailer, options, site=ctx.runtime.site, secret=ctx.runtime.secret
         )
@@ -139,8 +163,9 @@ def run_send_tick(ctx: JobContext, now: datetime) -> SendReport:
 def run_housekeeping(ctx: JobContext, now: datetime) -> Counter:
     """Prune what is past its use: editions past the retention period (each
     subscriber's latest edition stays) and the digests no edition points at
-    any more, sign-ups never confirmed
-    within the confirmation lifetime, the fetch state of removed sources."""
+    any more, sign-ups never confirmed within the confirmation lifetime, the
+    fetch state of removed sources, and (PostgreSQL) send-queue jobs finished
+    more than a week ago."""
     settings = ctx.runtime.settings
     cutoff = now - timedelta(days=settings.retention_days)
     counts: Counter = Counter()
@@ -153,6 +178,10 @@ def run_housekeeping(ctx: JobContext, now: datetime) -> Counter:
         counts["fetch_states"] = tidy.prune_fetch_states(
             conn, keep=[s.name for s in settings.sources]
         )
+        if has_queue(conn):
+            counts["queue_jobs"] = prune_finished_jobs(
+                conn, QUEUE_TASK, before=now - FINISHED_JOBS_KEPT
+            )
     return counts
 
 

@@ -15,7 +15,10 @@ processes can serve it and all of them agree. What it tells:
   (absent until one has), for "nothing sent for 26 hours" alerts;
 - `digest_send_rate_messages_per_second`: messages sent in the last
   `SEND_RATE_WINDOW` seconds, divided by the window (a rate gauge, so it needs
-  no counter kept in process memory).
+  no counter kept in process memory);
+- the send queue (PostgreSQL with procrastinate's tables only):
+  `digest_queue_jobs{status="waiting|running|failed"}` (queue depth) and
+  `digest_queue_workers` (workers whose heartbeat is recent).
 """
 
 from __future__ import annotations
@@ -28,12 +31,15 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection
 
 from digest import __version__
+from digest.send_queue import TASK as QUEUE_TASK
 from digest.store.editions import status_counts
 from digest.store.fetch_state import all_states
+from digest.store.queue_jobs import queue_summary
 from digest.store.stats import last_sent_at, paper_count, sent_since, subscriber_counts
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-EDITION_STATES = ("pending", "sending", "sent", "failed", "unknown", "empty")
+EDITION_STATES = ("pending", "queued", "sending", "sent", "failed", "unknown", "empty")
+WORKERS_WITHIN = 30.0  # seconds: a worker beats every 10 s by default
 SUBSCRIBER_STATES = ("pending", "active", "unsubscribed", "suppressed")
 FETCH_OUTCOMES = ("fetched", "new", "updated", "skipped")
 SEND_RATE_WINDOW = 300  # seconds
@@ -53,13 +59,18 @@ class Family:
         return self
 
 
-def metrics_text(conn: Connection, now: datetime | None = None) -> str:
+def metrics_text(
+    conn: Connection, now: datetime | None = None, *, workers_within: float = WORKERS_WITHIN
+) -> str:
     """The exposition text of the database's current state at `now` (default:
-    the current time)."""
-    return render(read_families(conn, now))
+    the current time). A worker counts as up when it beat within
+    `workers_within` seconds (the configured `[queue] stalled_after`)."""
+    return render(read_families(conn, now, workers_within=workers_within))
 
 
-def read_families(conn: Connection, now: datetime | None = None) -> list[Family]:
+def read_families(
+    conn: Connection, now: datetime | None = None, *, workers_within: float = WORKERS_WITHIN
+) -> list[Family]:
     now = now or datetime.now(UTC)
     families = [
         Family("digest_build_info", "The running version.").add(1, version=__version__),
@@ -87,7 +98,22 @@ def read_families(conn: Connection, now: datetime | None = None) -> list[Family]
             f"Messages sent in the last {SEND_RATE_WINDOW} seconds, per second.",
         ).add(recent / SEND_RATE_WINDOW)
     )
+    families += _queue_families(queue_summary(conn, QUEUE_TASK, workers_within=workers_within))
     return families
+
+
+def _queue_families(summary: dict | None) -> list[Family]:
+    """The send queue (PostgreSQL): absent without one, so "no workers" alerts
+    only fire where workers are expected."""
+    if summary is None:
+        return []
+    jobs = Family("digest_queue_jobs", "Send-queue jobs: waiting, running, failed for good.")
+    for status in ("waiting", "running", "failed"):
+        jobs.add(summary[status], status=status)
+    workers = Family(
+        "digest_queue_workers", "Send workers seen recently (heartbeat within the stall limit)."
+    )
+    return [jobs, workers.add(len(summary["workers"]))]
 
 
 def _by_state(name: str, help: str, counts: dict[str, int], known: Iterable[str]) -> Family:

@@ -10,7 +10,7 @@ check, outcomes). Its sent-log rows stay: those papers were meant for it.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from digest.editions import Planned, digest_from_record
 from digest.store import editions as edition_store
@@ -27,12 +27,21 @@ def unknown_editions(engine: Engine, run_id: int, *, only: str | None = None) ->
             subscriber = get_subscriber(conn, only)
             wanted = [subscriber.id] if subscriber is not None else []
         rows = edition_store.take_unknown(conn, run_id=run_id, subscriber_ids=wanted)
-        by_id = subscribers_by_id(conn, {row["subscriber_id"] for row in rows})
-        keys = [key for row in rows for s in row["sections"] or [] for key, _ in s["entries"]]
-        papers = get_papers(conn, keys)
+        return planned_from_rows(conn, rows)
+
+
+def planned_from_rows(conn: Connection, rows: list[dict]) -> list[Planned]:
+    """Editions rebuilt from their stored record of what was shown, ready for
+    `deliver_batch` (also how a send worker rebuilds the editions a queued job
+    names). A subscriber erased meanwhile takes their editions with them."""
+    by_id = subscribers_by_id(conn, {row["subscriber_id"] for row in rows})
+    keys = [key for row in rows for s in row["sections"] or [] for key, _ in s["entries"]]
+    papers = get_papers(conn, keys)
     planned = []
     for row in rows:
-        subscriber = by_id[row["subscriber_id"]]
+        subscriber = by_id.get(row["subscriber_id"])
+        if subscriber is None:
+            continue
         digest = digest_from_record(
             row["sections"] or [],
             papers,

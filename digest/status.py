@@ -19,11 +19,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from digest.send_queue import TASK as QUEUE_TASK
 from digest.store import editions as edition_store
 from digest.store import meta as meta_store
 from digest.store.delivery_status import delivery_status
 from digest.store.fetch_state import all_states
 from digest.store.papers import count_papers
+from digest.store.queue_jobs import queue_summary
 from digest.store.subscribers import list_subscribers
 
 log = logging.getLogger(__name__)
@@ -67,9 +69,13 @@ def last_send(conn: Connection) -> dict[str, Any] | None:
     return json.loads(value) if value else None
 
 
-def collect(conn: Connection, *, now: datetime | None = None) -> dict[str, Any]:
+def collect(
+    conn: Connection, *, now: datetime | None = None, workers_within: float = 30.0
+) -> dict[str, Any]:
     """Everything `digest status` shows, as plain data (the scheduler's part,
-    which needs the engine, is added by the CLI)."""
+    which needs the engine, is added by the CLI). `queue` is None without a
+    send queue (SQLite); workers count as seen when they beat within
+    `workers_within` seconds."""
     subs = list_subscribers(conn)
     emails = {s.id: s.email for s in subs}
     by_status: dict[str, int] = {}
@@ -85,6 +91,7 @@ def collect(conn: Connection, *, now: datetime | None = None) -> dict[str, Any]:
             _edition(e, emails) for e in edition_store.recent_editions(conn, RECENT_EDITIONS)
         ],
         "delivery": delivery_status(conn, now=now or datetime.now(UTC)),
+        "queue": queue_summary(conn, QUEUE_TASK, workers_within=workers_within),
     }
 
 

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from digest.metrics import CONTENT_TYPE, metrics_text
+from digest.triggers import parse_duration
 from subscribers.security import client_ip
 
 
@@ -26,9 +27,11 @@ async def metrics(request: Request) -> Response:
     if refused is not None:
         return refused
 
+    within = parse_duration(web.settings.queue.stalled_after).total_seconds()
+
     def read() -> str:
         with web.engine.connect() as conn:
-            return metrics_text(conn, web.clock())
+            return metrics_text(conn, web.clock(), workers_within=within)
 
     body = await run_in_threadpool(read)
     return Response(body, media_type=CONTENT_TYPE)

@@ -16,6 +16,12 @@ from tests.fresh_db import PG_URL, postgres_database
 
 __all__ = ["PG_URL"]  # tests import it from here
 BACKENDS = ["sqlite", "postgresql"]
+QUEUE_TABLES = (
+    "procrastinate_jobs",
+    "procrastinate_events",
+    "procrastinate_periodic_defers",
+    "procrastinate_workers",
+)
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +54,9 @@ def database_url(request, tmp_path, sqlite_template):
         return
     url = request.getfixturevalue("pg_database_url")
     engine = open_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    # procrastinate's tables too (the send queue, made by revision 0008).
+    names = [t.name for t in metadata.sorted_tables] + list(QUEUE_TABLES)
+    tables = ", ".join(f'"{name}"' for name in names)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()

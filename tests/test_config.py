@@ -58,6 +58,11 @@ def test_it_reads_secrets_from_files(tmp_path):
         ({"DIGEST_FROM": "digest@exämple.org"}, "DIGEST_FROM: must be one address"),
         ({"DIGEST_BASE_URL": "https://example.org/a b"}, "DIGEST_BASE_URL: must be an http"),
         ({"DIGEST_RETENTION_DAYS": "99999999999"}, "DIGEST_RETENTION_DAYS:"),
+        (
+            {"DIGEST_SEND_QUEUE": "procrastinate"},
+            "DIGEST_SEND_QUEUE: procrastinate needs a PostgreSQL database_url",
+        ),
+        ({"DIGEST_SEND_QUEUE": "celery"}, "DIGEST_SEND_QUEUE: must be one of in-process or"),
     ],
 )
 def test_it_names_the_bad_key_and_what_is_allowed(environ, expected):

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, Table, func, insert, inspect, select
+from sqlalchemy import MetaData, Table, func, insert, inspect, select, text
 
 from digest.db.engine import alembic_config
 from digest.db.schema import (
@@ -21,6 +21,7 @@ from digest.jobs import run_housekeeping
 from digest.locks import try_lock
 from digest.merge import merge
 from digest.preferences import Preferences
+from digest.send_queue import TASK as QUEUE_TASK
 from digest.store.editions import claim_edition
 from digest.store.fetch_state import record_attempt
 from digest.store.papers import to_row
@@ -64,10 +65,19 @@ def test_housekeeping_prunes_what_is_past_its_use(database_url, engine, tmp_path
         for name in ("hf", "removed-source"):
             record_attempt(conn, name, now=NOW, error=None, report={})
 
+    queue = engine.dialect.name == "postgresql"  # send-queue jobs: finished a week ago go
+    if queue:
+        add_queue_jobs(engine, [("succeeded", 8), ("failed", 8), ("succeeded", 1), ("todo", 8)])
+
     ctx = job_context(database_url, tmp_path / "outbox")
     counts = run_housekeeping(ctx, NOW)
 
-    assert counts == {"editions": 2, "digests": 2, "unconfirmed": 1, "fetch_states": 1}
+    pruned = {"editions": 2, "digests": 2, "unconfirmed": 1, "fetch_states": 1}
+    assert counts == pruned | ({"queue_jobs": 2} if queue else {})
+    if queue:
+        with engine.begin() as conn:
+            left = conn.execute(text("SELECT status::text FROM procrastinate_jobs ORDER BY id"))
+            assert list(left.scalars()) == ["succeeded", "todo"]
     assert count(engine, editions, editions.c.subscriber_id == keeper) == 1
     assert count(engine, editions, editions.c.subscriber_id == quiet) == 1
     assert count(engine, digests) == 2  # the kept editions' (old ones when still pointed at)
@@ -86,7 +96,30 @@ def test_housekeeping_prunes_what_is_past_its_use(database_url, engine, tmp_path
         "digests": 0,
         "unconfirmed": 0,
         "fetch_states": 0,
-    }
+    } | ({"queue_jobs": 0} if queue else {})
+
+
+def add_queue_jobs(engine, jobs: list[tuple[str, int]]) -> None:
+    """Send-queue jobs in `status` whose last event is `age` days before NOW."""
+    with engine.begin() as conn:
+        for status, age in jobs:
+            job_id = conn.execute(
+                text(
+                    "INSERT INTO procrastinate_jobs (queue_name, task_name, status)"
+                    " VALUES ('digest-send', :task, CAST(:status AS procrastinate_job_status))"
+                    " RETURNING id"
+                ),
+                {"task": QUEUE_TASK, "status": status},
+            ).scalar_one()
+            conn.execute(
+                text("DELETE FROM procrastinate_events WHERE job_id = :id"), {"id": job_id}
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO procrastinate_events (job_id, type, at) VALUES (:id, 'deferred', :at)"
+                ),
+                {"at": NOW - timedelta(days=age), "id": job_id},
+            )
 
 
 def test_status_shows_the_scheduler_holder_and_next_runs(database_url, engine):

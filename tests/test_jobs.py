@@ -56,7 +56,10 @@ def test_each_run_is_one_line_with_fields_in_json(bound, caplog):
     assert send.getMessage().endswith(": nothing due")
     record = json.loads(JsonFormatter().format(tidy))
     assert record["job"] == "housekeeping" and record["outcome"] == "ok"
-    assert record["counts"] == {"editions": 0, "digests": 0, "unconfirmed": 0, "fetch_states": 0}
+    pruned = {"editions": 0, "digests": 0, "unconfirmed": 0, "fetch_states": 0}
+    if bound.runtime.engine.dialect.name == "postgresql":
+        pruned["queue_jobs"] = 0  # finished send-queue jobs
+    assert record["counts"] == pruned
     assert isinstance(record["duration_s"], float)
 
 

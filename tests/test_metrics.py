@@ -23,12 +23,20 @@ def test_an_empty_database_has_every_state_at_zero_and_no_last_send(engine):
     with engine.connect() as conn:
         metrics = parse(metrics_text(conn))
     assert metrics["digest_editions"] == {
-        (("status", s),): 0 for s in ("empty", "failed", "pending", "sending", "sent", "unknown")
+        (("status", s),): 0
+        for s in ("empty", "failed", "pending", "queued", "sending", "sent", "unknown")
     }
     assert set(metrics["digest_subscribers"].values()) == {0}
     assert metrics["digest_papers"] == {(): 0}
     assert "digest_last_send_timestamp_seconds" not in metrics
     assert "digest_source_up" not in metrics
+    if engine.dialect.name == "postgresql":  # the send queue: no jobs, no workers
+        assert metrics["digest_queue_jobs"] == {
+            (("status", s),): 0 for s in ("waiting", "running", "failed")
+        }
+        assert metrics["digest_queue_workers"] == {(): 0}
+    else:
+        assert "digest_queue_jobs" not in metrics
 
 
 def test_it_tells_editions_subscribers_sources_and_the_last_send(engine, tmp_path):

@@ -19,6 +19,7 @@ from digest.cli import (  # noqa: F401  (registers commands)
     status,
     subscribers,
     topics,
+    worker,
 )
 from digest.cli.common import app
 

@@ -185,7 +185,8 @@ editions = Table(
         nullable=False,
     ),
     Column("period", String(16), nullable=False),
-    # pending -> sending -> sent | failed | unknown; "empty" when nothing was sent.
+    # pending [-> queued -> pending] -> sending -> sent | failed | unknown;
+    # "empty" when nothing was sent ("queued": waiting in the send queue).
     Column("status", String(16), nullable=False),
     # The moment the edition's candidates were taken (the run's start): the
     # cutoff the next edition of this subscriber counts from.
@@ -294,3 +295,14 @@ apscheduler_jobs = Table(
     Column("next_run_time", Float(25), index=True),  # UTC epoch seconds; NULL = paused
     Column("job_state", LargeBinary, nullable=False),  # pickled job, function by module path
 )
+
+# procrastinate's tables (the send queue, PostgreSQL only; revision 0008 makes
+# them from procrastinate's own schema file) are not mirrored here: they are
+# procrastinate's to read and write. `ours` tells Alembic's comparison to
+# leave them out (include_name hook).
+QUEUE_PREFIX = "procrastinate_"
+
+
+def ours(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Alembic `include_name`: False for procrastinate's tables."""
+    return not (type_ == "table" and name is not None and name.startswith(QUEUE_PREFIX))

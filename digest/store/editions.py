@@ -6,7 +6,9 @@ written together, and the unique (subscriber, period) key decides who wins when
 two runs race. Delivery states: pending (claimed, not yet handed to a mailer)
 -> sending -> sent | failed | unknown; "empty" marks a period with nothing to
 send. Released editions are deleted. The papers of an edition in a counted
-state (`COUNTED_STATES`) are the papers its subscriber has received.
+state (`COUNTED_STATES`) are the papers its subscriber has received. A queued
+send parks its claims as "queued" between the claim and a worker's take-over
+(digest.store.queued).
 
 Every claim carries the id of the run that made it. The statements that move a
 claim on (`hand_over`, and the outcomes passed `run_id`) check that the claim
@@ -28,7 +30,8 @@ from digest.store.digests import paper_keys, record_key, save_digests, sections_
 from digest.store.subscribers import email_hash
 
 # Editions whose papers count as received (their claim moves the cutoff).
-COUNTED_STATES = ("pending", "sending", "sent", "unknown", "empty")
+# "queued": claimed and waiting in the send queue (digest.store.queued).
+COUNTED_STATES = ("pending", "queued", "sending", "sent", "unknown", "empty")
 
 
 def _insert(conn: Connection, table):

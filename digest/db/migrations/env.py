@@ -3,7 +3,7 @@
 
 from alembic import context
 
-from digest.db.schema import metadata
+from digest.db.schema import metadata, ours
 
 engine = context.config.attributes["engine"]
 with engine.connect() as connection:
@@ -21,6 +21,7 @@ with engine.connect() as connection:
                 target_metadata=metadata,
                 render_as_batch=sqlite,
                 compare_type=True,
+                include_name=ours,
             )
             context.run_migrations()
             if sqlite:

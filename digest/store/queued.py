@@ -1,0 +1,72 @@
+"""Editions handed to the send queue: the `queued` state.
+
+A queued send (digest/queued_send.py) claims editions as any run does
+(`pending` under the claiming run), then, in the same transaction that defers
+their job, moves them to `queued`. A queued edition belongs to no live run:
+`finish_run` and the recovery of dead runs touch only `pending` and `sending`
+claims, so the tick's run can end while its editions wait for a worker. They
+still count as claimed (COUNTED_STATES): the period is taken and the next
+edition counts from this claim.
+
+The job that names them takes them over (`take_queued`: back to `pending`,
+under the worker's own run, in one statement that only moves editions still
+`queued`), and from there the normal path applies: hand-over fence, provider
+call, outcomes; and if that worker dies, the recovery rules of DESIGN.md "Runs
+and recovery" (its `pending` released for the next tick, its `sending`
+reconciled or `unknown`). Two jobs naming the same editions (a job retried
+while its first attempt still ran, an orphan queued again) cannot both take
+one: the second finds it no longer `queued`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, select, update
+
+from digest.db.schema import editions
+from digest.store.editions import _with_sections
+
+QUEUED = "queued"
+
+
+def mark_queued(conn: Connection, edition_ids: Iterable[int], *, run_id: int) -> list[int]:
+    """Move the run's `pending` claims among `edition_ids` to `queued`; returns
+    the ids moved (in the caller's transaction: the one that defers their job)."""
+    ids = list(edition_ids)
+    if not ids:
+        return []
+    moved = conn.execute(
+        update(editions)
+        .where(editions.c.id.in_(ids), editions.c.status == "pending", editions.c.run_id == run_id)
+        .values(status=QUEUED)
+        .returning(editions.c.id)
+    )
+    return sorted(moved.scalars())
+
+
+def take_queued(conn: Connection, edition_ids: Iterable[int], *, run_id: int) -> list[dict]:
+    """Take over the editions among `edition_ids` that are still `queued`: back
+    to `pending` under `run_id`. Returns the rows taken, in id order (what
+    `digest.resend.planned_from_rows` rebuilds)."""
+    ids = list(edition_ids)
+    if not ids:
+        return []
+    moved = conn.execute(
+        update(editions)
+        .where(editions.c.id.in_(ids), editions.c.status == QUEUED)
+        .values(status="pending", run_id=run_id)
+        .returning(editions.c.id)
+    )
+    taken = list(moved.scalars())
+    if not taken:
+        return []
+    query = select(editions).where(editions.c.id.in_(taken)).order_by(editions.c.id)
+    # Each with its `sections` (from its shared digest), as take_unknown's.
+    return _with_sections(conn, conn.execute(query))
+
+
+def queued_ids(conn: Connection) -> list[int]:
+    """Every edition waiting in the queue, in id order."""
+    query = select(editions.c.id).where(editions.c.status == QUEUED).order_by(editions.c.id)
+    return list(conn.execute(query).scalars())
