@@ -121,18 +121,20 @@ class SchedulerConfig(BaseModel):
 
 
 class QueueConfig(BaseModel):
-    """The `[queue]` table: how the scheduler's send tick hands editions to
-    `digest worker` processes when `send_queue = "procrastinate"`.
+    """The `[queue]` table: how sends claim editions, and how the scheduler's
+    send tick hands them to `digest worker` processes when
+    `send_queue = "procrastinate"`.
 
-    `batch_size` is the number of subscribers claimed per transaction, and so
-    the most editions one job carries (one job per claimed batch).
+    `batch_size` is the number of subscribers claimed per transaction, by
+    `digest send` and by the tick alike, and so the most editions one job
+    carries (one job per claimed batch).
     `stalled_after`: a worker whose heartbeat is older than this is taken for
     dead, and its running job is retried by another worker; workers beat every
     third of it."""
 
     model_config = ConfigDict(extra="forbid")
 
-    batch_size: int = Field(default=500, ge=1, le=10_000)
+    batch_size: int = Field(default=200, ge=1, le=10_000)
     stalled_after: str | float = "30s"
 
     @field_validator("stalled_after")

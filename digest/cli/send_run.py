@@ -51,6 +51,7 @@ def send_and_record(
         retention_days=rt.settings.retention_days,
         resend_unknown=resend_unknown,
         send_rate=rt.settings.send_rate,
+        claim_size=rt.settings.queue.batch_size,
     )
     problems = _Problems()
     logger = logging.getLogger("digest")
