@@ -12,9 +12,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
-
-import snowballstemmer
+from functools import cache, lru_cache
 
 from digest.papers import Paper
 
@@ -28,14 +26,21 @@ _STOPWORDS = frozenset({
     "who", "will", "with",
 })
 # fmt: on
-_STEMMER = snowballstemmer.stemmer("english")
 _STEM_LOCK = threading.Lock()
+
+
+@cache
+def _stemmer():
+    # Loaded on the first word: a command that ranks nothing never pays for it.
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
 
 
 @lru_cache(maxsize=200_000)
 def _stem(word: str) -> str:
     with _STEM_LOCK:  # snowball stemmers keep state while stemming
-        return _STEMMER.stemWord(word)
+        return _stemmer().stemWord(word)
 
 
 @lru_cache(maxsize=8192)
