@@ -75,6 +75,9 @@ SECRET_VARS += ("DIGEST_METRICS_TOKEN",)
 TOML_ALIASES = {"from": "sender"}
 
 
+_HTTP_URL = r"^https?://"
+
+
 class ConfigError(Exception):
     """A configuration problem, worded for the person who wrote the config."""
 
@@ -105,7 +108,7 @@ class SourceConfig(Checked):
 
     name: str = checked(text(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$"))
     kind: str = checked(one_of(*SOURCE_KINDS))
-    url: str = checked(text(pattern=r"^https?://"))
+    url: str = checked(text(pattern=_HTTP_URL))
     enabled: bool = checked(boolean, True)
     categories: list[str] = checked(list_of(text()), default_factory=list)
     query: str | None = checked(optional(text()), None)
@@ -158,10 +161,8 @@ def _unique_names(sources: list[SourceConfig]) -> list[SourceConfig]:
 
 
 def _upper(check):
+    """`check` on the value upper-cased (log levels are taken in any case)."""
     return lambda value: check(value.upper() if isinstance(value, str) else value)
-
-
-_HTTP_URL = r"^https?://"
 
 
 @dataclasses.dataclass(init=False)
@@ -180,7 +181,7 @@ class Settings(Checked):
     smtp_url: Secret | None = checked(optional(secret), None)
     # Extra CA certificates to trust for the SMTP server.
     smtp_ca_file: Path | None = checked(optional(path), None)
-    base_url: str = checked(
+    base_url: str = checked(  # kept without a trailing slash
         then(
             text(max_length=300, pattern=r"^https?://[^\s/]+(/\S*)?$"),
             lambda url: url.rstrip("/"),

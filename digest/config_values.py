@@ -4,9 +4,11 @@
 the value as the TOML file or the environment gave it and returns it converted
 (`"12.5"` -> 12.5, `"yes"` -> True, a path string -> Path, a secret -> Secret),
 or raises `Invalid` with a one-line reason. The conversions and the wording
-follow pydantic's lax mode, which validated the settings before (so a value
-accepted or refused then is accepted or refused now, with the same words);
-importing pydantic cost every command about 0.1 s at start-up (issue 6).
+follow pydantic's lax mode, which validated the settings before: a value
+accepted or refused then is accepted or refused now, with the same words
+(only a `[scheduler]` duration that is neither text nor a number now gets the
+duration hint). Importing pydantic cost every command about 0.1 s of start-up
+(issue 6).
 
 `Checked` is the base of the settings records: a dataclass whose `__init__`
 runs each field's check (declared with `checked()`) in declaration order,
