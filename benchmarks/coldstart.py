@@ -1,15 +1,20 @@
 """Cold start: how long a `digest` command takes from process start to exit.
 
-    python benchmarks/coldstart.py [--runs 7] [--baseline CHECKOUT] [--write LABEL]
+    python benchmarks/coldstart.py [--runs 7] [--baseline CHECKOUT | --baseline-command PATH]
+                                   [--write LABEL]
 
 Each command runs as its own subprocess (a new interpreter, as a user or cron
 runs it), `--runs` times, against a demo database made once in a temporary
 folder by `digest demo`. Reported: the median and the fastest wall-clock run
 in seconds, and the least CPU time (user + system) of a run: the machine is
 shared, so the fastest run and the CPU time are the best estimates of the
-cost itself. `--baseline CHECKOUT` also times another checkout (e.g. a `git
-archive` of main) with this installation, put first on its PYTHONPATH, its
-runs alternating with this one's so that both meet the same load.
+cost itself. Bytecode caches are as on a user's second run: an untimed first
+run of each command writes them (PYTHONDONTWRITEBYTECODE is dropped), the
+timed runs use them. `--baseline CHECKOUT` also times another checkout (e.g.
+a `git archive` of main) with this installation, put first on its
+PYTHONPATH; `--baseline-command PATH` the `digest` command of another
+installation (e.g. main in its own virtualenv, when the dependencies differ).
+Baseline runs alternate with this one's so that both meet the same load.
 `--write LABEL` records the table under "## Cold start" in
 benchmarks/RESULTS.md as "### LABEL", replacing an earlier one of that label
 and leaving the rest of the file alone.
@@ -66,26 +71,33 @@ def timed(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, float,
     return wall, cpu, done.returncode
 
 
-def measure(runs: int, baseline: str | None) -> list[tuple]:
+def measure(runs: int, baseline: str | None, baseline_command: str | None = None) -> list[tuple]:
     """Per command: (label, {"after"[, "before"]: (median, fastest, least CPU, exit)}).
-    With a baseline checkout, its runs alternate with this one's, so both meet
-    the same load."""
+    With a baseline, its runs alternate with this one's, so both meet the
+    same load."""
     base = digest_command()
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "DIGEST_CONFIG": "", "DIGEST_LOG_LEVEL": "WARNING"}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         subprocess.run([*base, "demo"], env=env, cwd=folder, capture_output=True, check=True)
         env["DIGEST_DATABASE_URL"] = f"sqlite:///{folder}/digest-demo.db"
-        envs = {"before": {**env, "PYTHONPATH": baseline}} if baseline else {}
-        envs["after"] = env
+        # Each installation: (its command, its environment).
+        setups = {}
+        if baseline:
+            setups["before"] = (base, {**env, "PYTHONPATH": baseline})
+        elif baseline_command:
+            setups["before"] = ([baseline_command], env)
+        setups["after"] = (base, env)
         rows = []
         for label, args in COMMANDS:
-            argv = [*base, *(PREVIEWS[args] if isinstance(args, str | None) else args)]
-            samples: dict[str, list] = {name: [] for name in envs}
-            for run_env in envs.values():
-                timed(argv, run_env, folder)  # warm the OS file cache
+            words = PREVIEWS[args] if isinstance(args, str | None) else args
+            samples: dict[str, list] = {name: [] for name in setups}
+            for command, run_env in setups.values():
+                # Warms the OS file cache and writes the bytecode caches.
+                timed([*command, *words], run_env, folder)
             for _ in range(runs):
-                for name, run_env in envs.items():
-                    samples[name].append(timed(argv, run_env, folder))
+                for name, (command, run_env) in setups.items():
+                    samples[name].append(timed([*command, *words], run_env, folder))
             rows.append((label, {name: summary(found) for name, found in samples.items()}))
     return rows
 
@@ -102,8 +114,8 @@ def table(rows, runs: int) -> str:
         f"`python benchmarks/coldstart.py` ({date.today()}), {runs} runs each"
         + (", alternating with the baseline" if "before" in names else "")
         + f"; Python {platform.python_version()}, {platform.machine()}, shared 2-core VM "
-        f"(load average after the runs: {load}). Seconds: median / fastest wall clock, "
-        "least CPU (user + system); exit status.",
+        f"(load average after the runs: {load}); bytecode caches present (a second run). "
+        "Seconds: median / fastest wall clock, least CPU (user + system); exit status.",
         "",
         "| command | " + " | ".join(f"{n}: median / fastest / CPU | exit" for n in names) + " |",
         "|---|" + "---:|---:|" * len(names),
@@ -141,11 +153,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--write", metavar="LABEL", help="record under this heading")
-    parser.add_argument(
+    before = parser.add_mutually_exclusive_group()
+    before.add_argument(
         "--baseline", metavar="CHECKOUT", help="also time this checkout, alternating runs"
     )
+    before.add_argument(
+        "--baseline-command",
+        metavar="PATH",
+        help="also time this digest command (another installation), alternating runs",
+    )
     args = parser.parse_args()
-    body = table(measure(args.runs, args.baseline), args.runs)
+    body = table(measure(args.runs, args.baseline, args.baseline_command), args.runs)
     print(body)
     if args.write:
         write(args.write, body)

@@ -9,16 +9,31 @@ naming the key as the user wrote it and what is allowed.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
+from digest.config_values import (
+    Checked,
+    Invalid,
+    Secret,
+    boolean,
+    checked,
+    integer,
+    list_of,
+    number,
+    one_of,
+    optional,
+    path,
+    record,
+    secret,
+    text,
+    then,
+)
 from digest.triggers import (
     DEFAULT_HOUSEKEEPING,
     DEFAULT_SEND_EVERY,
@@ -62,11 +77,30 @@ SECRET_VARS += ("DIGEST_METRICS_TOKEN",)
 TOML_ALIASES = {"from": "sender"}
 
 
+_HTTP_URL = r"^https?://"
+
+
 class ConfigError(Exception):
     """A configuration problem, worded for the person who wrote the config."""
 
 
-class SourceConfig(BaseModel):
+def _schedule(value: str) -> str:
+    parse_schedule(value)  # loads APScheduler: only for a schedule the config sets
+    return value
+
+
+def _duration(value: object) -> str | float:
+    """A duration as written: a string like "5m", or a number of seconds."""
+    as_written = float(value) if isinstance(value, bool | int | float) else value
+    try:
+        parse_duration(as_written)
+    except (ValueError, OverflowError) as exc:
+        raise Invalid(str(exc), value) from None
+    return as_written
+
+
+@dataclasses.dataclass(init=False)
+class SourceConfig(Checked):
     """One `[[sources]]` entry.
 
     `kind` picks the module under `digest.sources`. The optional fields are used
@@ -74,53 +108,32 @@ class SourceConfig(BaseModel):
     `arxiv-api`, `limit` (page size) and `max_pages` by `hf-daily`.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
-    kind: Literal["arxiv-rss", "arxiv-api", "hf-daily", "feed"]
-    url: str = Field(pattern=r"^https?://")
-    enabled: bool = True
-    categories: list[str] = Field(default_factory=list)
-    query: str | None = None
-    ids: list[str] = Field(default_factory=list)
-    max_results: int = Field(default=200, ge=1, le=2000)
-    limit: int = Field(default=100, ge=1, le=1000)
-    max_pages: int = Field(default=10, ge=1, le=100)
+    name: str = checked(text(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$"))
+    kind: str = checked(one_of(*SOURCE_KINDS))
+    url: str = checked(text(pattern=_HTTP_URL))
+    enabled: bool = checked(boolean, True)
+    categories: list[str] = checked(list_of(text()), default_factory=list)
+    query: str | None = checked(optional(text()), None)
+    ids: list[str] = checked(list_of(text()), default_factory=list)
+    max_results: int = checked(integer(ge=1, le=2000), 200)
+    limit: int = checked(integer(ge=1, le=1000), 100)
+    max_pages: int = checked(integer(ge=1, le=100), 10)
     # When `digest run` fetches it (digest.triggers); None = the kind's default.
-    schedule: str | None = None
-
-    @field_validator("schedule")
-    @classmethod
-    def _valid_schedule(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_schedule(value)
-        return value
+    schedule: str | None = checked(optional(then(text(), _schedule)), None)
 
 
-class SchedulerConfig(BaseModel):
+@dataclasses.dataclass(init=False)
+class SchedulerConfig(Checked):
     """The `[scheduler]` table: how often `digest run` sends and tidies up, and
     how often a standby asks for the scheduler lock."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    send_every: str | float = DEFAULT_SEND_EVERY
-    housekeeping: str = DEFAULT_HOUSEKEEPING
-    standby_poll: str | float = DEFAULT_STANDBY_POLL
-
-    @field_validator("send_every", "standby_poll")
-    @classmethod
-    def _valid_duration(cls, value: str | float) -> str | float:
-        parse_duration(value)
-        return value
-
-    @field_validator("housekeeping")
-    @classmethod
-    def _valid_schedule(cls, value: str) -> str:
-        parse_schedule(value)
-        return value
+    send_every: str | float = checked(_duration, DEFAULT_SEND_EVERY)
+    housekeeping: str = checked(then(text(), _schedule), DEFAULT_HOUSEKEEPING)
+    standby_poll: str | float = checked(_duration, DEFAULT_STANDBY_POLL)
 
 
-class QueueConfig(BaseModel):
+@dataclasses.dataclass(init=False)
+class QueueConfig(Checked):
     """The `[queue]` table: how sends claim editions, and how the scheduler's
     send tick hands them to `digest worker` processes when
     `send_queue = "procrastinate"`.
@@ -132,111 +145,101 @@ class QueueConfig(BaseModel):
     dead, and its running job is retried by another worker; workers beat every
     third of it."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    batch_size: int = Field(default=200, ge=1, le=10_000)
-    stalled_after: str | float = "30s"
-
-    @field_validator("stalled_after")
-    @classmethod
-    def _valid_duration(cls, value: str | float) -> str | float:
-        parse_duration(value)
-        return value
+    batch_size: int = checked(integer(ge=1, le=10_000), 200)
+    stalled_after: str | float = checked(_duration, "30s")
 
 
-DEFAULT_SOURCES = [
-    SourceConfig(
-        name="arxiv",
-        kind="arxiv-rss",
-        url="https://rss.arxiv.org/rss/cs.AI+cs.CL+cs.CV+cs.LG+cs.RO+cs.IR+cs.CR+stat.ML+eess.AS",
-    ),
-    SourceConfig(name="hf", kind="hf-daily", url="https://huggingface.co/api/daily_papers"),
-]
+def _default_sources() -> list[SourceConfig]:
+    return [
+        SourceConfig(
+            name="arxiv",
+            kind="arxiv-rss",
+            url="https://rss.arxiv.org/rss/cs.AI+cs.CL+cs.CV+cs.LG+cs.RO+cs.IR+cs.CR+stat.ML+eess.AS",
+        ),
+        SourceConfig(name="hf", kind="hf-daily", url="https://huggingface.co/api/daily_papers"),
+    ]
 
 
-class Settings(BaseSettings):
+def _one_address(value: str) -> str:
+    _, address = parseaddr(value)
+    local, _, domain = address.rpartition("@")
+    if "\r" in value or "\n" in value or not (local and domain) or not address.isascii():
+        raise ValueError(
+            "must be one address like 'Trending Papers <digest@example.org>' "
+            "(an international domain in its xn-- form)"
+        )
+    return value
+
+
+def _unique_names(sources: list[SourceConfig]) -> list[SourceConfig]:
+    names = [s.name for s in sources]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"source names must be unique (repeated: {', '.join(dupes)})")
+    return sources
+
+
+def _upper(check):
+    """`check` on the value upper-cased (log levels are taken in any case)."""
+    return lambda value: check(value.upper() if isinstance(value, str) else value)
+
+
+@dataclasses.dataclass(init=False)
+class Settings(Checked):
     """Validated settings. Built by `load_settings`, which does the TOML and
-    environment overlay itself so every error can name the key's origin."""
+    environment overlay itself so every error can name the key's origin.
+    `Settings(**values)` checks and converts as `load_settings` does and raises
+    `Invalid` (a ValueError) on a bad value; `dataclasses.replace` works too."""
 
-    model_config = SettingsConfigDict(extra="forbid", validate_default=True)
-
-    database_url: str = "sqlite:///digest.db"
-    mailer: Literal["outbox", "console", "smtp", "sendgrid"] = "outbox"
-    outbox_dir: Path = Path("outbox")
-    sendgrid_api_key: SecretStr | None = None
-    sendgrid_host: str = Field(default="https://api.sendgrid.com", pattern=r"^https?://")
-    sendgrid_webhook_key: str | None = None
-    smtp_url: SecretStr | None = None
-    smtp_ca_file: Path | None = None  # extra CA certificates to trust for the SMTP server
-    base_url: str = Field(
-        default="http://localhost:8000", pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=300
+    database_url: str = checked(text(), "sqlite:///digest.db")
+    mailer: str = checked(one_of("outbox", "console", "smtp", "sendgrid"), "outbox")
+    outbox_dir: Path = checked(path, Path("outbox"))
+    sendgrid_api_key: Secret | None = checked(optional(secret), None)
+    sendgrid_host: str = checked(text(pattern=_HTTP_URL), "https://api.sendgrid.com")
+    sendgrid_webhook_key: str | None = checked(optional(text()), None)
+    smtp_url: Secret | None = checked(optional(secret), None)
+    # Extra CA certificates to trust for the SMTP server.
+    smtp_ca_file: Path | None = checked(optional(path), None)
+    base_url: str = checked(  # kept without a trailing slash
+        then(
+            text(max_length=300, pattern=r"^https?://[^\s/]+(/\S*)?$"),
+            lambda url: url.rstrip("/"),
+        ),
+        "http://localhost:8000",
     )
-    secret_key: SecretStr | None = None
-    sender: str = "Trending Papers <digest@localhost>"
-    postal_address: str | None = None
-    contact: str | None = None
-    hf_token: SecretStr | None = None
-    send_rate: float = Field(default=0, ge=0, le=1_000_000)
-    send_empty: bool = False
+    secret_key: Secret | None = checked(optional(secret), None)
+    sender: str = checked(then(text(), _one_address), "Trending Papers <digest@localhost>")
+    postal_address: str | None = checked(optional(text()), None)
+    contact: str | None = checked(optional(text()), None)
+    hf_token: Secret | None = checked(optional(secret), None)
+    send_rate: float = checked(number(ge=0, le=1_000_000), 0.0)
+    send_empty: bool = checked(boolean, False)
     # Where the scheduler's send tick delivers: in its own process, or through
     # `digest worker` processes (PostgreSQL only; see digest.send_queue).
-    send_queue: Literal["in-process", "procrastinate"] = "in-process"
-    retention_days: int = Field(default=365, ge=1, le=36500)
-    misfire_grace_hours: float = Field(default=6, gt=0, le=24 * 365)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    log_format: Literal["text", "json"] = "text"
+    send_queue: str = checked(one_of("in-process", "procrastinate"), "in-process")
+    retention_days: int = checked(integer(ge=1, le=36500), 365)
+    misfire_grace_hours: float = checked(number(gt=0, le=24 * 365), 6.0)
+    log_level: str = checked(
+        _upper(one_of("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")), "INFO"
+    )
+    log_format: str = checked(one_of("text", "json"), "text")
     # Bearer token for GET /metrics; unset: only loopback clients may scrape.
-    metrics_token: SecretStr | None = None
-    sources: list[SourceConfig] = Field(default_factory=lambda: list(DEFAULT_SOURCES))
-    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
-    queue: QueueConfig = Field(default_factory=QueueConfig)
+    metrics_token: Secret | None = checked(optional(secret), None)
+    sources: list[SourceConfig] = checked(
+        then(list_of(record(SourceConfig)), _unique_names), default_factory=_default_sources
+    )
+    scheduler: SchedulerConfig = checked(record(SchedulerConfig), default_factory=SchedulerConfig)
+    queue: QueueConfig = checked(record(QueueConfig), default_factory=QueueConfig)
 
-    @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):
-        # load_settings() merges file and environment itself; only init values count.
-        return (init_settings,)
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
-
-    @field_validator("sender")
-    @classmethod
-    def _one_address(cls, value: str) -> str:
-        _, address = parseaddr(value)
-        local, _, domain = address.rpartition("@")
-        if "\r" in value or "\n" in value or not (local and domain) or not address.isascii():
-            raise ValueError(
-                "must be one address like 'Trending Papers <digest@example.org>' "
-                "(an international domain in its xn-- form)"
-            )
-        return value
-
-    @field_validator("send_queue")
-    @classmethod
-    def _queue_needs_postgresql(cls, value: str, info) -> str:
-        url = str(info.data.get("database_url", ""))
-        if value == "procrastinate" and not url.startswith("postgresql"):
-            raise ValueError(
+    def __init__(self, **values: Any):
+        super().__init__(**values)
+        if self.send_queue == "procrastinate" and not self.database_url.startswith("postgresql"):
+            raise Invalid(
                 "procrastinate needs a PostgreSQL database_url "
-                "(leave it unset to send in-process, as SQLite does)"
+                "(leave it unset to send in-process, as SQLite does)",
+                self.send_queue,
+                ("send_queue",),
             )
-        return value
-
-    @field_validator("base_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
-
-    @field_validator("sources")
-    @classmethod
-    def _unique_names(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
-        names = [s.name for s in sources]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"source names must be unique (repeated: {', '.join(dupes)})")
-        return sources
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -274,7 +277,7 @@ def load_settings(
         origin[name] = var
     try:
         return Settings(**values)
-    except ValidationError as exc:
+    except Invalid as exc:
         raise ConfigError(_describe(exc, origin)) from None
 
 
@@ -303,25 +306,17 @@ def _env_values(environ: Mapping[str, str]):
             yield var, name, environ[var]
 
 
-def _describe(exc: ValidationError, origin: Mapping[str, str]) -> str:
-    """One line: the first error, with the key as the user wrote it."""
-    error = exc.errors()[0]
-    loc = [str(part) for part in error["loc"]]
+def _describe(exc: Invalid, origin: Mapping[str, str]) -> str:
+    """One line: the problem, with the key as the user wrote it."""
+    loc = [str(part) for part in exc.loc]
     top = loc[0] if loc else "config"
     if top == "sources" and len(loc) >= 2:
         where = f"sources[{int(loc[1]) + 1}]" + "".join(f".{p}" for p in loc[2:])
     else:
         key, _, file = origin.get(top, top).partition(" in ")
         where = key + "".join(f".{p}" for p in loc[1:]) + (f" in {file}" if file else "")
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "literal_error":
-        message = "must be one of " + error["ctx"]["expected"].replace("'", "")
-    elif error["type"] == "extra_forbidden":
-        message = "is not a known setting"
-    elif error["type"] == "string_pattern_mismatch" and "https?" in error["ctx"]["pattern"]:
-        message = "must be an http:// or https:// URL"
-    got = error.get("input")
+    got = exc.value
     shown = "" if isinstance(got, dict | list) or got is None else f" (got {str(got)[:60]!r})"
     if top in {n for v, n in ENV_VARS.items() if v in SECRET_VARS}:
         shown = ""  # never echo a secret
-    return f"{where}: {message}{shown}"
+    return f"{where}: {exc.reason}{shown}"

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
 
+SCHEDULER_LOCK = "scheduler"
+
 
 class HeldLock:
     """A lock this process holds until `release()` (or until it exits)."""

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest import jobs
-from digest.locks import HeldLock, try_lock
+from digest.locks import SCHEDULER_LOCK, HeldLock, try_lock
 from digest.schedule import build_scheduler, job_specs, sync_jobs
 from digest.store.scheduler import Holder, clear_holder, next_runs, read_holder, record_holder
 from digest.triggers import parse_duration
@@ -34,7 +34,7 @@ from digest.wiring import Runtime
 
 log = logging.getLogger("digest.run")
 
-LOCK_NAME = "scheduler"
+LOCK_NAME = SCHEDULER_LOCK
 _NAP = 0.2  # how often the main thread looks at the signal flag
 
 

@@ -12,9 +12,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
-
-import snowballstemmer
+from functools import cache, lru_cache
 
 from digest.papers import Paper
 
@@ -28,8 +26,15 @@ _STOPWORDS = frozenset({
     "who", "will", "with",
 })
 # fmt: on
-_STEMMER = snowballstemmer.stemmer("english")
 _STEM_LOCK = threading.Lock()
+
+
+@cache
+def _stemmer():
+    # Loaded on the first word: a command that ranks nothing never pays for it.
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
 
 
 # A word as written -> its stem ("" for a stopword): the words of a pool's
@@ -69,7 +74,7 @@ def _surface_stem(written: str) -> str:
         stem = ""
     else:
         with _STEM_LOCK:  # snowball stemmers keep state while stemming
-            stem = _STEMMER.stemWord(word)
+            stem = _stemmer().stemWord(word)
     if len(_SURFACE) >= _SURFACE_MAX:
         _SURFACE.clear()
     _SURFACE[written] = stem

@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+# APScheduler loads when a schedule is parsed: every command reads the config,
+# which names these defaults, and few of them schedule anything (cold start).
+if TYPE_CHECKING:
+    from apscheduler.triggers.base import BaseTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
 
 # Defaults per source kind (see README, "Running the scheduler").
 DEFAULT_SCHEDULES = {
@@ -79,6 +82,8 @@ def parse_schedule(text: str | None) -> BaseTrigger | None:
         )
     zone = _zone(fields[5]) if len(fields) == 6 else UTC
     minute, hour, day, month, weekday = fields[:5]
+    from apscheduler.triggers.cron import CronTrigger
+
     try:
         return CronTrigger(
             minute=minute,
@@ -94,6 +99,8 @@ def parse_schedule(text: str | None) -> BaseTrigger | None:
 
 def interval_trigger(every: timedelta) -> IntervalTrigger:
     """Every `every`, on multiples of it since 2000-01-01 UTC (stable across restarts)."""
+    from apscheduler.triggers.interval import IntervalTrigger
+
     return IntervalTrigger(seconds=every.total_seconds(), start_date=_EPOCH, timezone=UTC)
 
 

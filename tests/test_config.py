@@ -1,8 +1,9 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from digest.config import ConfigError, load_settings
+from digest.config import ConfigError, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,3 +111,57 @@ def test_it_explains_an_unreadable_config_file(tmp_path):
     latin.write_bytes(b'from = "caf\xe9 <a@example.org>"\n')
     with pytest.raises(ConfigError, match="not valid UTF-8 TOML"):
         load_settings(latin, environ={})
+
+
+def test_it_converts_environment_strings_as_documented():
+    settings = load_settings(
+        environ={
+            "DIGEST_SEND_EMPTY": "yes",
+            "DIGEST_RETENTION_DAYS": " 30 ",
+            "DIGEST_LOG_LEVEL": "debug",
+            "DIGEST_BASE_URL": "https://digest.example.org/",
+            "DIGEST_OUTBOX_DIR": "mail/out",
+        }
+    )
+    assert settings.send_empty is True and settings.retention_days == 30
+    assert settings.log_level == "DEBUG"
+    assert settings.base_url == "https://digest.example.org"  # no trailing slash
+    assert settings.outbox_dir == Path("mail/out")
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('[[sources]]\nname = "x"\nkind = "feed"', "sources[1].url: Field required"),
+        (
+            '[[sources]]\nname = "x"\nkind = "feed"\nurl = "https://e.org/"\nevery = 1',
+            "sources[1].every: is not a known setting",
+        ),
+        (
+            '[[sources]]\nname = "x"\nkind = "feed"\nurl = "https://e.org/"\ncategories = ["a", 5]',
+            "sources[1].categories.1: Input should be a valid string",
+        ),
+        ('[scheduler]\nsend_every = "soon"', "scheduler.send_every in "),
+        ('[scheduler]\nhousekeeping = "61 * * * *"', "scheduler.housekeeping in "),
+        ("retention_days = 5.5", "retention_days in "),
+    ],
+)
+def test_a_bad_value_in_the_file_names_its_place(tmp_path, toml, expected):
+    config = tmp_path / "digest.toml"
+    config.write_text(toml + "\n")
+    with pytest.raises(ConfigError) as error:
+        load_settings(config, environ={})
+    assert str(error.value).startswith(expected)
+    assert "\n" not in str(error.value)
+
+
+def test_settings_made_in_code_are_checked_and_converted(tmp_path):
+    settings = Settings(outbox_dir=str(tmp_path), secret_key="k3y", send_rate="2.5")
+    assert settings.outbox_dir == tmp_path and settings.send_rate == 2.5
+    assert settings.secret_key.get_secret_value() == "k3y" and "k3y" not in repr(settings)
+    with pytest.raises(ValueError, match="mailer: must be one of"):
+        Settings(mailer="pigeon")
+    changed = dataclasses.replace(
+        settings, scheduler=dataclasses.replace(settings.scheduler, send_every=60)
+    )
+    assert changed.scheduler.send_every == 60.0 and changed.secret_key == settings.secret_key

@@ -2,6 +2,7 @@
 jobs keep their next run time across restarts, and after downtime a missed
 run happens once (coalesced) within the grace time, or not at all past it."""
 
+import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -65,8 +66,8 @@ def test_an_unchanged_job_keeps_its_stored_next_run_a_changed_one_is_rescheduled
     scheduler.modify_job("fetch:hf", next_run_time=missed)
     scheduler.shutdown()
 
-    faster = settings.model_copy(
-        update={"scheduler": settings.scheduler.model_copy(update={"send_every": "1m"})}
+    faster = dataclasses.replace(
+        settings, scheduler=dataclasses.replace(settings.scheduler, send_every="1m")
     )
     scheduler = started(engine, faster)
     try:

@@ -1,8 +1,8 @@
 """Shared CLI plumbing: the Typer app, global options, clean failures.
 
 Importing this module (and every `digest.cli` command module) must stay cheap:
-`digest --help` loads them all. Anything heavy (SQLAlchemy, the config's
-pydantic models, rendering) is imported inside the command that uses it.
+`digest --help` loads them all. Anything heavy (SQLAlchemy, the config,
+rendering) is imported inside the command that uses it.
 """
 
 from __future__ import annotations

@@ -29,15 +29,15 @@ def run() -> None:
 def scheduler_status(engine: Engine) -> dict:
     """Who holds the scheduler lock (and whether it is alive), and each job's
     next run, as plain data."""
-    from digest.locks import is_held
-    from digest.runner import LOCK_NAME
+    # Not digest.runner: it loads the fetchers and the scheduler (cold start).
+    from digest.locks import SCHEDULER_LOCK, is_held
     from digest.store.scheduler import next_runs, read_holder
 
     with engine.begin() as conn:
         holder = read_holder(conn)
         jobs = next_runs(conn)
     return {
-        "running": is_held(engine, LOCK_NAME),
+        "running": is_held(engine, SCHEDULER_LOCK),
         "holder": holder.label() if holder else None,
         "jobs": {job_id: when for job_id, when in jobs},
     }
