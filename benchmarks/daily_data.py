@@ -296,7 +296,6 @@ def _edition_row(
         "period": period,
         "status": "sent",
         "claimed_at": claimed,
-        "leased_at": claimed,
         "sent_at": claimed,
         "paper_count": sum(len(s["entries"]) for s in sections),
         "digest_id": digest_id,

@@ -41,7 +41,6 @@ class ClaimOptions:
     """What the claim of a batch needs to know about the run."""
 
     now: datetime  # the moment candidates are taken at (may be replayed)
-    leased_at: datetime  # wall clock of the claim
     run_id: int | None  # None: a dry run, nothing is written
     on_date: date | None = None
     force_hour: bool = False
@@ -165,9 +164,7 @@ def _claim(
         claims.append(
             Claim(planned.subscriber.id, planned.period, status, sections, planned.previous_claim)
         )
-    made = edition_store.claim_editions(
-        conn, claims, now=options.now, leased_at=options.leased_at, run_id=options.run_id
-    )
+    made = edition_store.claim_editions(conn, claims, now=options.now, run_id=options.run_id)
     for planned, claim in zip(plans, claims, strict=True):
         planned.edition_id = made.get(planned.subscriber.id)
         if planned.edition_id is None:

@@ -59,7 +59,6 @@ def enqueue_due(
         while True:
             claim_options = ClaimOptions(
                 now=options.now,
-                leased_at=options.clock(),
                 run_id=run.id,
                 on_date=options.on_date,
                 force_hour=options.force_hour,

@@ -152,7 +152,6 @@ def _plan_all(engine, run: Run | None, mailer, options, report, site, secret, pr
     while True:
         claim_options = ClaimOptions(
             now=options.now,
-            leased_at=options.clock(),
             run_id=run.id if run is not None else None,
             on_date=options.on_date,
             force_hour=options.force_hour,

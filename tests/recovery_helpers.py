@@ -30,7 +30,7 @@ def claim_all(engine, now: datetime, *, on_date=None) -> tuple[Run, list[Planned
             previous, sent = history(conn, subscriber.id, now=now)
             planned = planner.plan(subscriber, period, previous_claim=previous, sent=sent)
             keys = cache.get(planned.digest).paper_keys
-            if claim(conn, planned, now=now, leased_at=now, keys=keys, run_id=run.id):
+            if claim(conn, planned, now=now, keys=keys, run_id=run.id):
                 claimed.append(planned)
     return run, claimed
 

@@ -95,7 +95,7 @@ def test_two_concurrent_batch_claimers_on_postgresql_split_the_subscribers(pg_en
         with engine.begin() as conn:
             planner = Planner.load(conn, now=now, retention_days=365)
         cache = CompileCache(SITE)
-        options = ClaimOptions(now=now, leased_at=now, run_id=run_id, force_hour=True)
+        options = ClaimOptions(now=now, run_id=run_id, force_hour=True)
         after = 0
         while True:
             with engine.begin() as conn:

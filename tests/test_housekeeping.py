@@ -45,9 +45,9 @@ def test_housekeeping_prunes_what_is_past_its_use(database_url, engine, tmp_path
     quiet = add_active(engine, "quiet@example.org", joined=old)
     with engine.begin() as conn:
         for n, when in enumerate([old, old + timedelta(days=1), NOW - timedelta(days=1)]):
-            claim_edition(conn, keeper, f"2025-10-{n + 1:02d}", [f"k{n}"], now=when, leased_at=when)
+            claim_edition(conn, keeper, f"2025-10-{n + 1:02d}", [f"k{n}"], now=when)
         # A subscriber whose only edition is old keeps it: due() counts from it.
-        claim_edition(conn, quiet, "2025-10-01", ["q0"], now=old, leased_at=old)
+        claim_edition(conn, quiet, "2025-10-01", ["q0"], now=old)
         add_subscriber(
             conn, "late@example.org", Preferences(), status="pending", now=NOW - timedelta(days=8)
         )

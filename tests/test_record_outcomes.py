@@ -33,9 +33,7 @@ def claimed(engine, count: int, *, status="sending", run_id=RUN) -> list[Planned
         with engine.begin() as conn:
             subscriber = get_subscriber(conn, address)
             keys = [f"2611.{sid:05d}", f"2611.{sid + 50000:05d}"]
-            eid = claim_edition(
-                conn, sid, PERIOD, keys, now=NOW, leased_at=NOW, status=status, run_id=run_id
-            )
+            eid = claim_edition(conn, sid, PERIOD, keys, now=NOW, status=status, run_id=run_id)
         digest = Digest(PERIOD, DAY1.date(), "daily")
         out.append(Planned(subscriber, PERIOD, digest, edition_id=eid))
     return out

@@ -79,7 +79,7 @@ def test_a_rolled_back_enqueue_leaves_neither_jobs_nor_claims(ctx):
     run = start_run(engine, now=NOW)
     with engine.begin() as conn:
         planner = Planner.load(conn, now=NOW, retention_days=365)
-    options = ClaimOptions(now=NOW, leased_at=NOW, run_id=run.id, force_hour=True, size=10)
+    options = ClaimOptions(now=NOW, run_id=run.id, force_hour=True, size=10)
     with engine.connect() as conn:
         transaction = conn.begin()
         claimed, ids = enqueue_batch(

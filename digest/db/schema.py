@@ -191,8 +191,6 @@ editions = Table(
     # The moment the edition's candidates were taken (the run's start): the
     # cutoff the next edition of this subscriber counts from.
     Column("claimed_at", UTCDateTime, nullable=False),
-    # Wall-clock time of the claim itself (a record; recovery goes by run_id).
-    Column("leased_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
     Column("paper_count", Integer, nullable=False, default=0),
     # What the email showed (NULL: an empty edition). No foreign key: digests

@@ -50,7 +50,6 @@ def claim_edition(
     paper_keys: Iterable[str],
     *,
     now: datetime,
-    leased_at: datetime,
     status: str = "pending",
     sections: list | None = None,
     run_id: int | None = None,
@@ -64,7 +63,7 @@ def claim_edition(
     if sections is None:
         sections = [{"slug": "", "title": "", "entries": [[k, ""] for k in keys]}] if keys else []
     claim = Claim(subscriber_id, period, status, sections, reached_after)
-    claimed = claim_editions(conn, [claim], now=now, leased_at=leased_at, run_id=run_id)
+    claimed = claim_editions(conn, [claim], now=now, run_id=run_id)
     return claimed.get(subscriber_id)
 
 
@@ -84,7 +83,6 @@ def claim_editions(
     claims: Sequence[Claim],
     *,
     now: datetime,
-    leased_at: datetime,
     run_id: int | None = None,
 ) -> dict[int, int]:
     """Claim many editions in the caller's transaction with a handful of
@@ -92,8 +90,8 @@ def claim_editions(
     Returns subscriber id -> edition id for the claims that were made; one whose
     (subscriber, period) was already claimed is left out. At most one claim per
     subscriber. `now` is when the candidates were taken (the next edition counts
-    from it); `leased_at` the wall-clock time of the claim (a record only:
-    whose claim it is, and whether its run lives, is `run_id`'s business)."""
+    from it); whose claim it is, and whether its run lives, is `run_id`'s
+    business."""
     if not claims:
         return {}
     keys, known = {}, {}  # record keys, computed once per shared sections list
@@ -111,7 +109,6 @@ def claim_editions(
             "period": c.period,
             "status": c.status,
             "claimed_at": now,
-            "leased_at": leased_at,
             "paper_count": len(paper_keys(c.sections)),
             "digest_id": digest_ids.get(keys.get(c.subscriber_id)),
             "run_id": run_id,

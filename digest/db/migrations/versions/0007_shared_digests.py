@@ -2,7 +2,8 @@
 
 What an edition showed moves to one `digests` row per distinct (period,
 sections), which every edition that showed it points at; the per-paper
-`sent_log` and the editions' own `sections` and `rendering_key` go. "Was this
+`sent_log` and the editions' own `sections`, `rendering_key` and `leased_at`
+(a record nothing read) go. "Was this
 paper ever sent to this subscriber" is then answered from the digests of the
 subscriber's counted editions (digest.history). An edition whose sent-log rows
 outlived its sections record (none should) gets a digest made from those rows,
@@ -56,6 +57,8 @@ def upgrade() -> None:
     with op.batch_alter_table("editions") as batch:
         batch.drop_column("sections")
         batch.drop_column("rendering_key")
+        # A record nothing read (recovery goes by run_id): 8 bytes an edition.
+        batch.drop_column("leased_at")
     op.create_index(
         "ix_editions_open",
         "editions",
@@ -138,6 +141,10 @@ def downgrade() -> None:
     op.drop_index("ix_editions_open", table_name="editions")
     op.add_column("editions", sa.Column("sections", sa.JSON(), nullable=True))
     op.add_column("editions", sa.Column("rendering_key", sa.String(64), nullable=True))
+    op.add_column("editions", sa.Column("leased_at", sa.DateTime(), nullable=True))
+    op.execute("UPDATE editions SET leased_at = claimed_at")
+    with op.batch_alter_table("editions") as batch:
+        batch.alter_column("leased_at", existing_type=sa.DateTime(), nullable=False)
     op.create_index("ix_editions_status", "editions", ["status"])
     op.create_table(
         "sent_log",
