@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Connection, and_, case, delete, func, select, update
+from sqlalchemy import Connection, and_, case, delete, exists, func, select, update
 
 from digest.db.schema import digests, editions, subscribers, suppressions
 from digest.store.digests import paper_keys, record_key, save_digests, sections_of
@@ -320,8 +320,10 @@ def hand_over(
     if not ids:
         return [], []
     mine = [editions.c.id.in_(ids), editions.c.status == "pending", editions.c.run_id == run_id]
-    active = editions.c.subscriber_id.in_(
-        select(subscribers.c.id).where(subscribers.c.status == "active")
+    # Correlated: one key lookup per edition of the call. (An IN over every
+    # active subscriber is a scan of the list per provider call.)
+    active = exists().where(
+        subscribers.c.id == editions.c.subscriber_id, subscribers.c.status == "active"
     )
     rows = conn.execute(
         select(editions.c.id, subscribers.c.status, subscribers.c.email)
