@@ -33,7 +33,7 @@ from digest.mail.base import Mailer
 from digest.render import CompileCache, SiteInfo
 from digest.resend import planned_from_rows
 from digest.runs import finish_run, recover_dead_runs, start_run
-from digest.send import BATCH_SIZE, SendOptions, SendReport
+from digest.send import BATCH_SIZE, SendOptions, SendReport, claim_options_for
 from digest.send_rate import SendCeiling
 from digest.store.queue_jobs import live_job_editions
 from digest.store.queued import mark_queued, queued_ids, take_queued
@@ -55,18 +55,9 @@ def enqueue_due(
         cache = CompileCache(site)
         with engine.begin() as conn:
             planner = Planner.load(conn, now=options.now, retention_days=options.retention_days)
+        claim_options = claim_options_for(options, run.id)
         after = 0
         while True:
-            claim_options = ClaimOptions(
-                now=options.now,
-                run_id=run.id,
-                on_date=options.on_date,
-                force_hour=options.force_hour,
-                send_empty=options.send_empty,
-                only=options.only,
-                size=options.claim_size,
-                stop=options.stop,
-            )
             with engine.begin() as conn:
                 claimed, ids = enqueue_batch(conn, app, planner, cache, claim_options, after=after)
             report.counts += claimed.counts

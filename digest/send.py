@@ -122,6 +122,20 @@ def _stop(exc: AuthError, released: int) -> NoReturn:
     ) from exc
 
 
+def claim_options_for(options: SendOptions, run_id: int | None) -> ClaimOptions:
+    """What `claim_next` needs of a send's options (run_id None: a dry run)."""
+    return ClaimOptions(
+        now=options.now,
+        run_id=run_id,
+        on_date=options.on_date,
+        force_hour=options.force_hour,
+        send_empty=options.send_empty,
+        only=options.only,
+        size=options.claim_size,
+        stop=options.stop,
+    )
+
+
 def _plan_all(engine, run: Run | None, mailer, options, report, site, secret, progress) -> None:
     # Digests are compiled at claim (what the email shows) and used again at
     # delivery: keep every digest that can be waiting in `Batches` meanwhile.
@@ -148,18 +162,9 @@ def _plan_all(engine, run: Run | None, mailer, options, report, site, secret, pr
         resent["resent"], resent["sent"] = resent["sent"], 0
         report.counts += resent
     batches = Batches(options.batch_size, group_size=getattr(mailer, "group_size", 0))
+    claim_options = claim_options_for(options, run.id if run is not None else None)
     after, done = 0, 0
     while True:
-        claim_options = ClaimOptions(
-            now=options.now,
-            run_id=run.id if run is not None else None,
-            on_date=options.on_date,
-            force_hour=options.force_hour,
-            send_empty=options.send_empty,
-            only=options.only,
-            size=options.claim_size,
-            stop=options.stop,
-        )
         with engine.begin() as conn:
             claimed = claim_next(conn, planner, cache, claim_options, after=after)
         if claimed.last_id is not None:
