@@ -20,7 +20,7 @@ from collections import Counter
 POINTS = (
     ("load", "digest.claims", "lock_active_batch"),
     ("load", "digest.editions", "load_pool"),
-    ("load", "digest.claims", "edition_store.histories"),
+    ("load", "digest.claims", "edition_claims.histories"),
     ("plan/select", "digest.claims", "due_from"),
     ("plan/select", "digest.claims", "floor_from"),
     ("plan/select", "digest.claims", "_without_received"),
@@ -31,7 +31,7 @@ POINTS = (
     ("rank", "digest.editions", "RankingIndex"),
     ("render", "digest.render", "CompileCache.get"),
     ("render", "digest.delivery", "personalize"),
-    ("claim", "digest.claims", "edition_store.claim_editions"),
+    ("claim", "digest.claims", "edition_claims.claim_editions"),
     ("deliver: mailer", "digest.delivery", "send_call"),
     ("deliver: record", "digest.delivery", "record_outcomes"),
     ("deliver: record", "digest.store.editions", "set_status"),

@@ -27,8 +27,8 @@ from sqlalchemy import Connection
 from digest.editions import Planned, Planner, due_from, floor_from, sections_record
 from digest.received import could_hold, counted
 from digest.render import CompileCache
-from digest.store import editions as edition_store
-from digest.store.editions import Claim, HistoryRow
+from digest.store import edition_claims
+from digest.store.edition_claims import Claim, HistoryRow
 from digest.store.subscribers import lock_active_batch
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def claim_next(
     subscribers = lock_active_batch(conn, after=after, size=options.size, email=options.only)
     if not subscribers:
         return batch
-    histories = edition_store.histories(conn, [s.id for s in subscribers])
+    histories = edition_claims.histories(conn, [s.id for s in subscribers])
     plans = []
     for subscriber in subscribers:
         if options.stop is not None and options.stop():
@@ -164,7 +164,7 @@ def _claim(
         claims.append(
             Claim(planned.subscriber.id, planned.period, status, sections, planned.previous_claim)
         )
-    made = edition_store.claim_editions(conn, claims, now=options.now, run_id=options.run_id)
+    made = edition_claims.claim_editions(conn, claims, now=options.now, run_id=options.run_id)
     for planned, claim in zip(plans, claims, strict=True):
         planned.edition_id = made.get(planned.subscriber.id)
         if planned.edition_id is None:

@@ -37,6 +37,7 @@ from digest.selection import (
     load_pool,
 )
 from digest.store import editions as edition_store
+from digest.store.edition_claims import HistoryRow, claim_edition
 from digest.store.subscribers import Subscriber
 from digest.topics import custom_topic, get_topic, load_catalog
 
@@ -272,9 +273,9 @@ def history(
     return floor, edition_store.sent_keys(conn, subscriber_id)
 
 
-def floor_from(rows: Sequence[edition_store.HistoryRow], now: datetime) -> datetime | None:
+def floor_from(rows: Sequence[HistoryRow], now: datetime) -> datetime | None:
     """`history()`'s floor from the subscriber's edition rows (all of them, as
-    `edition_store.histories` reads them), without another query."""
+    `edition_claims.histories` reads them), without another query."""
     horizon = now - GAP_HORIZON
     counted = [r for r in rows if r.status in edition_store.COUNTED_STATES]
     recent = sorted((r for r in counted if r.claimed_at >= horizon), key=lambda r: r.claimed_at)
@@ -317,7 +318,7 @@ def claim(
     fewer when the size budget cut it). False when another run already claimed
     this period."""
     shown = [p.key for p in planned.digest.papers] if keys is None else list(keys)
-    planned.edition_id = edition_store.claim_edition(
+    planned.edition_id = claim_edition(
         conn,
         planned.subscriber.id,
         planned.period,

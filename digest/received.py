@@ -20,7 +20,8 @@ from sqlalchemy import Connection
 from digest.digests import Digest
 from digest.selection import CLOCK_MARGIN
 from digest.store.digests import paper_keys, sections_of
-from digest.store.editions import COUNTED_STATES, HistoryRow
+from digest.store.edition_claims import HistoryRow
+from digest.store.editions import COUNTED_STATES
 
 
 class Received:

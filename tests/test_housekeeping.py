@@ -22,7 +22,7 @@ from digest.locks import try_lock
 from digest.merge import merge
 from digest.preferences import Preferences
 from digest.send_queue import TASK as QUEUE_TASK
-from digest.store.editions import claim_edition
+from digest.store.edition_claims import claim_edition
 from digest.store.fetch_state import record_attempt
 from digest.store.papers import to_row
 from digest.store.scheduler import Holder, record_holder

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, exists, select
 
 from digest.db.schema import digests, editions
+from digest.store.upsert import insert
 
 
 def record_key(period: str, sections: list[dict]) -> str:
@@ -50,7 +51,7 @@ def save_digests(
         if key not in ids
     ]
     if new:
-        conn.execute(_insert(conn).on_conflict_do_nothing(index_elements=["key"]), new)
+        conn.execute(insert(conn, digests).on_conflict_do_nothing(index_elements=["key"]), new)
         ids.update(_ids(conn, [row["key"] for row in new]))
     return ids
 
@@ -60,15 +61,6 @@ def _ids(conn: Connection, keys: Collection[str]) -> dict[str, int]:
         return {}
     query = select(digests.c.key, digests.c.id).where(digests.c.key.in_(list(keys)))
     return dict(conn.execute(query).all())
-
-
-def _insert(conn: Connection):
-    # Imported here: loading the PostgreSQL dialect costs a SQLite run at start-up.
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(digests)
 
 
 def sections_of(conn: Connection, digest_ids: Collection[int]) -> dict[int, list[dict]]:

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Connection, select, update
 
 from digest.db.schema import runs, send_rate
-from digest.store.editions import _insert
+from digest.store.upsert import insert
 
 
 def insert_run(conn: Connection, *, kind: str, host: str, pid: int, now: datetime) -> int:
@@ -50,7 +50,7 @@ def reserve_slot(conn: Connection, name: str, *, cost: float, now: float) -> flo
     """Reserve `cost` seconds of the bucket `name` and return when the caller may
     start (epoch seconds, never before `now`). The row is locked for the
     caller's transaction, so concurrent senders queue one after another."""
-    conn.execute(_insert(conn, send_rate).values(name=name, next_at=now).on_conflict_do_nothing())
+    conn.execute(insert(conn, send_rate).values(name=name, next_at=now).on_conflict_do_nothing())
     query = select(send_rate.c.next_at).where(send_rate.c.name == name)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
