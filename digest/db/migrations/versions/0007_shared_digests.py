@@ -29,7 +29,7 @@ depends_on = None
 _OPEN = "status IN ('pending', 'sending', 'unknown', 'queued')"
 # The states whose papers count as received (digest.store.editions.COUNTED_STATES).
 _SENT_LOG_STATES = ("pending", "sending", "sent", "unknown", "empty")
-_STEP = 1000
+_STEP = 1000  # editions per chunk of the upgrade
 
 
 def _key(period: str, sections: list) -> str:
@@ -99,31 +99,58 @@ digests = sa.table(
 
 
 def _move_records(conn) -> None:
+    """Give every edition its digest, a chunk of editions at a time (memory
+    stays bounded on a large database): the chunk's sent-log rows in one
+    query, its new digests in one statement, then one UPDATE per digest."""
     now = datetime.now(UTC).replace(tzinfo=None)
-    ids: dict[str, int] = {}
-    query = sa.select(editions.c.id, editions.c.period, editions.c.sections).order_by(editions.c.id)
-    rows = conn.execute(query).all()
-    logged: dict[int, list[str]] = {}
-    for edition_id, key in conn.execute(sa.select(sent_log.c.edition_id, sent_log.c.paper_key)):
-        logged.setdefault(edition_id, []).append(key)
-    for start in range(0, len(rows), _STEP):
-        for edition_id, period, sections in rows[start : start + _STEP]:
-            sections = _sections(sections, logged.get(edition_id, []))
-            if not sections:
-                continue
-            key = _key(period, sections)
-            if key not in ids:
-                count = sum(len(s["entries"]) for s in sections)
-                ids[key] = conn.execute(
-                    digests.insert()
-                    .values(
-                        key=key, period=period, sections=sections, paper_count=count, created_at=now
-                    )
-                    .returning(digests.c.id)
-                ).scalar_one()
-            conn.execute(
-                editions.update().where(editions.c.id == edition_id).values(digest_id=ids[key])
-            )
+    ids: dict[str, int] = {}  # digest key -> id; digests are shared across chunks
+    after = 0
+    while True:
+        query = (
+            sa.select(editions.c.id, editions.c.period, editions.c.sections)
+            .where(editions.c.id > after)
+            .order_by(editions.c.id)
+            .limit(_STEP)
+        )
+        rows = conn.execute(query).all()
+        if not rows:
+            return
+        after = rows[-1][0]
+        logged: dict[int, list[str]] = {}
+        chunk = sa.select(sent_log.c.edition_id, sent_log.c.paper_key).where(
+            sent_log.c.edition_id.in_([row[0] for row in rows])
+        )
+        for edition_id, key in conn.execute(chunk):
+            logged.setdefault(edition_id, []).append(key)
+        _move_chunk(conn, rows, logged, ids, now)
+
+
+def _move_chunk(conn, rows, logged, ids: dict[str, int], now: datetime) -> None:
+    members: dict[str, list[int]] = {}
+    new: dict[str, dict] = {}
+    for edition_id, period, sections in rows:
+        sections = _sections(sections, logged.get(edition_id, []))
+        if not sections:
+            continue
+        key = _key(period, sections)
+        members.setdefault(key, []).append(edition_id)
+        if key not in ids and key not in new:
+            count = sum(len(s["entries"]) for s in sections)
+            new[key] = {
+                "key": key,
+                "period": period,
+                "sections": sections,
+                "paper_count": count,
+                "created_at": now,
+            }
+    if new:
+        conn.execute(digests.insert(), list(new.values()))
+        found = sa.select(digests.c.key, digests.c.id).where(digests.c.key.in_(list(new)))
+        ids.update(dict(conn.execute(found).all()))
+    for key, edition_ids in members.items():
+        conn.execute(
+            editions.update().where(editions.c.id.in_(edition_ids)).values(digest_id=ids[key])
+        )
 
 
 def _sections(sections, logged: list[str]) -> list:
