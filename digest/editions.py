@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 # How far back a released claim's gap is looked for: past the widest window,
 # its papers could not be candidates anyway.
 GAP_HORIZON = timedelta(days=2 * POOL_DAYS)
+# Shared plans a run keeps (Planner.plan_shared), least recently used dropped.
+SHARED_PLANS = 20_000
 
 
 @dataclass
@@ -163,12 +165,18 @@ class Planner:
         previous claim. The caller checks its papers against what the
         subscriber has received (`digest.received`) and calls `plan()` with
         them when any was; otherwise it is the subscriber's digest, because
-        removing a candidate the digest does not show changes nothing in it."""
+        removing a candidate the digest does not show changes nothing in it.
+        The `SHARED_PLANS` most recently used are kept (memory stays bounded
+        however long the list; a popular plan stays)."""
         key = (digest_preferences(subscriber.prefs), period, previous_claim)
-        if key not in self._shared:
+        digest = self._shared.pop(key, None)
+        if digest is None:
             planned = self.plan(subscriber, period, previous_claim=previous_claim, sent=set())
-            self._shared[key] = planned.digest
-        return self._shared[key]
+            digest = planned.digest
+            if len(self._shared) >= SHARED_PLANS:
+                del self._shared[next(iter(self._shared))]  # the least recently used
+        self._shared[key] = digest  # now the most recently used
+        return digest
 
     def _narrowed(
         self, rankings: dict[str, Sequence[Ranked]], previous_claim: datetime | None
