@@ -98,7 +98,7 @@ def claim_next(
             previous = floor_from(rows, options.now)
             digest = planner.plan_shared(subscriber, period, previous_claim=previous)
             plans.append(Planned(subscriber, period, digest, previous_claim=previous))
-    plans = _without_received(conn, planner, plans, histories, options.now)
+    plans = _without_received(conn, planner, plans, histories)
     if options.run_id is None:
         for planned in plans:
             # Classified as the real run would: an empty edition sends nothing.
@@ -115,7 +115,6 @@ def _without_received(
     planner: Planner,
     plans: list[Planned],
     histories: dict[int, list[HistoryRow]],
-    now: datetime,
 ) -> list[Planned]:
     """Each plan, replanned without what its subscriber has received when its
     shared digest holds any of it (rare: a paper trending again, a released

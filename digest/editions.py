@@ -2,8 +2,8 @@
 
 `Planner` holds what one run shares across subscribers: the candidate pool
 (loaded once), each topic's ranking (computed once per run, so once per
-edition date), and the clock. `plan()` is pure given those; `claim()` writes
-the edition and its sent log in one transaction.
+edition date), and the clock. `plan()` is pure given those; `digest.claims`
+claims what it plans.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from digest.selection import (
     load_pool,
 )
 from digest.store import editions as edition_store
-from digest.store.edition_claims import HistoryRow, claim_edition
+from digest.store.edition_claims import HistoryRow
 from digest.store.subscribers import Subscriber
 from digest.topics import custom_topic, get_topic, load_catalog
 
@@ -310,34 +310,6 @@ def candidates_floor(spans: Sequence[tuple[datetime | None, datetime]]) -> datet
             return end
         end = max(end, claimed_at)
     return end
-
-
-def claim(
-    conn: Connection,
-    planned: Planned,
-    *,
-    now: datetime,
-    status: str = "pending",
-    keys: Collection[str] | None = None,
-    run_id: int | None = None,
-) -> bool:
-    """Claim the edition, with the record of what it shows, in the caller's
-    transaction: `keys` are the papers the email shows (default: every paper of the digest;
-    fewer when the size budget cut it). False when another run already claimed
-    this period."""
-    shown = [p.key for p in planned.digest.papers] if keys is None else list(keys)
-    planned.edition_id = claim_edition(
-        conn,
-        planned.subscriber.id,
-        planned.period,
-        shown,
-        now=now,
-        status=status,
-        sections=sections_record(planned.digest, set(shown)),
-        run_id=run_id,
-        reached_after=planned.previous_claim,
-    )
-    return planned.edition_id is not None
 
 
 def sections_record(digest: Digest, shown: set[str]) -> list[dict]:

@@ -12,6 +12,7 @@ from digest.papers import Paper
 from digest.preferences import Preferences, TopicChoice
 from digest.render import SiteInfo
 from digest.send import SendOptions, run_send
+from digest.store.edition_claims import Claim, claim_editions
 from digest.store.papers import upsert_papers
 from digest.store.subscribers import add_subscriber
 
@@ -72,6 +73,16 @@ def subscribe(engine, address="ada@example.org", now=DAY1, **prefs) -> int:
         return add_subscriber(
             conn, address, Preferences(**prefs), status="active", now=now - timedelta(days=1)
         )
+
+
+def claim_edition(
+    conn, subscriber_id: int, period: str, keys: list[str], *, now, status="pending", run_id=None
+) -> int | None:
+    """Claim (subscriber, period) showing `keys` in one untitled section, as
+    the send path's bulk claim writes it; None when already claimed."""
+    sections = [{"slug": "", "title": "", "entries": [[k, ""] for k in keys]}] if keys else []
+    claim = Claim(subscriber_id, period, status, sections)
+    return claim_editions(conn, [claim], now=now, run_id=run_id).get(subscriber_id)
 
 
 def send(engine, outbox: Path, now: datetime, **options):

@@ -4,35 +4,32 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from digest.claims import ClaimOptions, claim_next
 from digest.delivery import deliver_batch
-from digest.editions import Planned, Planner, claim, due_period, history
+from digest.editions import Planned, Planner
 from digest.mail.outbox import OutboxMailer
 from digest.render import CompileCache
 from digest.runs import Run, start_run
 from digest.store import editions as edition_store
-from digest.store.subscribers import list_subscribers
 from tests.pipeline_helpers import SECRET, SITE
 
 
 def claim_all(engine, now: datetime, *, on_date=None) -> tuple[Run, list[Planned]]:
-    """A run that plans and claims every active subscriber's due edition."""
+    """A run that plans and claims every active subscriber's due edition, as
+    `digest send` does, and stops there."""
     run = start_run(engine, now=now)
     cache = CompileCache(SITE)
-    claimed = []
     with engine.begin() as conn:
-        subscribers = list_subscribers(conn, status="active")
         planner = Planner.load(conn, now=now, retention_days=365)
-    for subscriber in subscribers:
+    options = ClaimOptions(now=now, run_id=run.id, on_date=on_date, force_hour=True)
+    claimed, after = [], 0
+    while True:
         with engine.begin() as conn:
-            period = due_period(conn, subscriber, now, on_date=on_date, force_hour=True)
-            if period is None:
-                continue
-            previous, sent = history(conn, subscriber.id, now=now)
-            planned = planner.plan(subscriber, period, previous_claim=previous, sent=sent)
-            keys = cache.get(planned.digest).paper_keys
-            if claim(conn, planned, now=now, keys=keys, run_id=run.id):
-                claimed.append(planned)
-    return run, claimed
+            batch = claim_next(conn, planner, cache, options, after=after)
+        if batch.last_id is None:
+            return run, claimed
+        after = batch.last_id
+        claimed += batch.claimed
 
 
 def die(run: Run) -> None:

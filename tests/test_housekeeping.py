@@ -22,13 +22,12 @@ from digest.locks import try_lock
 from digest.merge import merge
 from digest.preferences import Preferences
 from digest.send_queue import TASK as QUEUE_TASK
-from digest.store.edition_claims import claim_edition
 from digest.store.fetch_state import record_attempt
 from digest.store.papers import to_row
 from digest.store.scheduler import Holder, record_holder
 from digest.store.subscribers import add_subscriber
 from tests.cli_helpers import run_digest
-from tests.pipeline_helpers import vision_paper
+from tests.pipeline_helpers import claim_edition, vision_paper
 from tests.scheduler_helpers import add_active, job_context
 
 NOW = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)

@@ -14,10 +14,9 @@ from digest.digests import Digest
 from digest.editions import Planned
 from digest.mail.base import Outcome
 from digest.store.digests import paper_keys, sections_of
-from digest.store.edition_claims import claim_edition
 from digest.store.editions import COUNTED_STATES
 from digest.store.subscribers import get_subscriber
-from tests.pipeline_helpers import DAY1, subscribe
+from tests.pipeline_helpers import DAY1, claim_edition, subscribe
 
 RUN, OTHER = 7, 8
 NOW = DAY1 + timedelta(hours=8)

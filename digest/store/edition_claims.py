@@ -9,7 +9,7 @@ subscribers in one query.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -19,30 +19,6 @@ from sqlalchemy import Connection, select
 from digest.db.schema import editions
 from digest.store.digests import paper_keys, record_key, save_digests
 from digest.store.upsert import insert
-
-
-def claim_edition(
-    conn: Connection,
-    subscriber_id: int,
-    period: str,
-    paper_keys: Iterable[str],
-    *,
-    now: datetime,
-    status: str = "pending",
-    sections: list | None = None,
-    run_id: int | None = None,
-    reached_after: datetime | None = None,
-) -> int | None:
-    """Claim (subscriber, period) with the papers it shows, in the caller's
-    transaction. Returns the edition id, or None when the period was already
-    claimed (by this run or another). `sections` is the record of what was
-    shown (default: one untitled section of `paper_keys`). See `claim_editions`."""
-    keys = list(dict.fromkeys(paper_keys))
-    if sections is None:
-        sections = [{"slug": "", "title": "", "entries": [[k, ""] for k in keys]}] if keys else []
-    claim = Claim(subscriber_id, period, status, sections, reached_after)
-    claimed = claim_editions(conn, [claim], now=now, run_id=run_id)
-    return claimed.get(subscriber_id)
 
 
 @dataclass
