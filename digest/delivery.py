@@ -1,6 +1,7 @@
 """The send loop: one function over a batch of claimed editions.
 
-In-process runs and queued workers call the same `deliver_batch`. Each distinct
+In-process runs and queued workers call the same `deliver_batch`, through
+`Deliveries`, which gathers a run's claimed editions into batches. Each distinct
 digest is compiled once (Jinja2 -> MJML -> HTML); personal links are filled in
 per recipient. States move pending -> sending -> sent | failed | unknown; a
 batch that certainly never reached the provider is released so the next run
@@ -16,11 +17,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import Engine
 
+from digest.batches import Batches
 from digest.digests import Message, Recipient
 from digest.editions import Planned
 from digest.mail.base import AuthError, Mailer, MailError, Outcome
@@ -175,3 +177,53 @@ def _log_outcome(planned: Planned, outcome: Outcome) -> None:
         )
     else:
         log.warning("edition %s for subscriber %s in unknown state: %s", period, sid, outcome.error)
+
+
+class Deliveries:
+    """One run's claimed editions gathered into delivery batches
+    (`digest.batches`: whole digest groups for a mailer that sends one request
+    per digest) and delivered with `deliver_batch` as each batch fills.
+    `now` gives the moment recorded as sent, asked per batch."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        mailer: Mailer,
+        *,
+        cache: CompileCache,
+        secret: str,
+        now: Callable[[], datetime],
+        run_id: int | None,  # None: a dry run, which delivers nothing
+        ceiling: SendCeiling,
+        size: int,
+    ) -> None:
+        self.engine, self.mailer, self.cache, self.secret = engine, mailer, cache, secret
+        self.now, self.run_id, self.ceiling = now, run_id, ceiling
+        self.batches = Batches(size, group_size=getattr(mailer, "group_size", 0))
+
+    def deliver(self, batch: Sequence[Planned]) -> Counter:
+        """Deliver `batch` at once (see `deliver_batch`)."""
+        return deliver_batch(
+            self.engine,
+            self.mailer,
+            batch,
+            cache=self.cache,
+            secret=self.secret,
+            now=self.now(),
+            run_id=self.run_id,
+            ceiling=self.ceiling,
+        )
+
+    def add(self, planned: Planned) -> Counter:
+        """Take a claimed edition; deliver the batches it completes."""
+        counts: Counter = Counter()
+        for batch in self.batches.add(planned):
+            counts += self.deliver(batch)
+        return counts
+
+    def finish(self) -> Counter:
+        """Deliver everything still waiting."""
+        counts: Counter = Counter()
+        for batch in self.batches.rest():
+            counts += self.deliver(batch)
+        return counts

@@ -25,9 +25,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine
 
-from digest.batches import Batches
 from digest.claims import ClaimedBatch, ClaimOptions, claim_next
-from digest.delivery import deliver_batch
+from digest.delivery import Deliveries
 from digest.editions import Planner
 from digest.mail.base import Mailer
 from digest.render import CompileCache, SiteInfo
@@ -134,27 +133,19 @@ def deliver_queued(
         with engine.begin() as conn:
             planned = planned_from_rows(conn, take_queued(conn, edition_ids, run_id=run.id))
         counts["taken"] = len(planned)
-        cache = CompileCache(site)
-        ceiling = SendCeiling(engine, send_rate)
-        batches = Batches(BATCH_SIZE, group_size=getattr(mailer, "group_size", 0))
-
-        def deliver(batch) -> Counter:
-            return deliver_batch(
-                engine,
-                mailer,
-                batch,
-                cache=cache,
-                secret=secret,
-                now=clock(),
-                run_id=run.id,
-                ceiling=ceiling,
-            )
-
+        deliveries = Deliveries(
+            engine,
+            mailer,
+            cache=CompileCache(site),
+            secret=secret,
+            now=clock,
+            run_id=run.id,
+            ceiling=SendCeiling(engine, send_rate),
+            size=BATCH_SIZE,
+        )
         for edition in planned:
-            for batch in batches.add(edition):
-                counts += deliver(batch)
-        for batch in batches.rest():
-            counts += deliver(batch)
+            counts += deliveries.add(edition)
+        counts += deliveries.finish()
     finally:
         counts["released"] += finish_run(engine, run, mailer, now=clock())["released"]
     return +counts

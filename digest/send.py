@@ -25,9 +25,9 @@ from typing import NoReturn
 
 from sqlalchemy import Engine
 
-from digest.batches import HOLD_LIMIT, Batches
+from digest.batches import HOLD_LIMIT
 from digest.claims import CLAIM_SIZE, ClaimOptions, claim_next
-from digest.delivery import deliver_batch
+from digest.delivery import Deliveries
 from digest.editions import Planned, Planner
 from digest.mail.base import AuthError, Mailer
 from digest.render import CompileCache, SiteInfo
@@ -140,28 +140,23 @@ def _plan_all(engine, run: Run | None, mailer, options, report, site, secret, pr
     # Digests are compiled at claim (what the email shows) and used again at
     # delivery: keep every digest that can be waiting in `Batches` meanwhile.
     cache = CompileCache(site, maxsize=HOLD_LIMIT + options.claim_size)
-    ceiling = SendCeiling(engine, options.send_rate, options.rate_clock, options.sleep)
-
-    def deliver(batch: list[Planned]) -> Counter:
-        return deliver_batch(
-            engine,
-            mailer,
-            batch,
-            cache=cache,
-            secret=secret,
-            now=options.now,
-            run_id=run.id,
-            ceiling=ceiling,
-        )
-
+    deliveries = Deliveries(
+        engine,
+        mailer,
+        cache=cache,
+        secret=secret,
+        now=lambda: options.now,
+        run_id=run.id if run is not None else None,
+        ceiling=SendCeiling(engine, options.send_rate, options.rate_clock, options.sleep),
+        size=options.batch_size,
+    )
     with engine.begin() as conn:
         total = 1 if options.only else count_active(conn)
         planner = Planner.load(conn, now=options.now, retention_days=options.retention_days)
     if options.resend_unknown and run is not None:
-        resent = deliver(unknown_editions(engine, run.id, only=options.only))
+        resent = deliveries.deliver(unknown_editions(engine, run.id, only=options.only))
         resent["resent"], resent["sent"] = resent["sent"], 0
         report.counts += resent
-    batches = Batches(options.batch_size, group_size=getattr(mailer, "group_size", 0))
     claim_options = claim_options_for(options, run.id if run is not None else None)
     after, done = 0, 0
     while True:
@@ -172,13 +167,11 @@ def _plan_all(engine, run: Run | None, mailer, options, report, site, secret, pr
         report.counts += claimed.counts
         report.planned += claimed.planned
         for planned in claimed.claimed:
-            for batch in batches.add(planned):
-                report.counts += deliver(batch)
+            report.counts += deliveries.add(planned)
         if progress:
             progress(min(done, total), total)
         if claimed.stopped:
             log.info("stopping: subscribers after id %d left for the next run", after)
         if claimed.stopped or claimed.seen == 0:
             break
-    for batch in batches.rest():
-        report.counts += deliver(batch)
+    report.counts += deliveries.finish()
