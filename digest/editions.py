@@ -37,7 +37,7 @@ from digest.selection import (
     load_pool,
 )
 from digest.store import editions as edition_store
-from digest.store.edition_claims import HistoryRow
+from digest.store.edition_claims import HistoryRow, histories
 from digest.store.subscribers import Subscriber
 from digest.topics import custom_topic, get_topic, load_catalog
 
@@ -276,14 +276,15 @@ def history(
     released papers are candidates again (the sent log still removes
     everything shown; papers the editions after the gap left out are
     considered once more, the price of never stranding one)."""
-    horizon = (now or datetime.now(UTC)) - GAP_HORIZON
-    floor = candidates_floor(edition_store.claim_spans(conn, subscriber_id, since=horizon))
+    rows = histories(conn, [subscriber_id]).get(subscriber_id, [])
+    floor = floor_from(rows, now or datetime.now(UTC))
     return floor, edition_store.sent_keys(conn, subscriber_id)
 
 
 def floor_from(rows: Sequence[HistoryRow], now: datetime) -> datetime | None:
     """`history()`'s floor from the subscriber's edition rows (all of them, as
-    `edition_claims.histories` reads them), without another query."""
+    `edition_claims.histories` reads them): the counted editions claimed
+    within `GAP_HORIZON`, plus the last one before it."""
     horizon = now - GAP_HORIZON
     counted = [r for r in rows if r.status in edition_store.COUNTED_STATES]
     recent = sorted((r for r in counted if r.claimed_at >= horizon), key=lambda r: r.claimed_at)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, case, delete, exists, func, select, update
+from sqlalchemy import Connection, case, delete, exists, func, select, update
 
 from digest.db.schema import digests, editions, subscribers, suppressions
 from digest.store.digests import paper_keys, sections_of
@@ -252,25 +252,6 @@ def take_unknown(
         return []
     query = select(editions).where(editions.c.id.in_(ids)).order_by(editions.c.id)
     return _with_sections(conn, conn.execute(query))
-
-
-def claim_spans(conn: Connection, subscriber_id: int, *, since: datetime) -> list[tuple]:
-    """(reached_after, claimed_at) of the subscriber's counted editions claimed
-    since `since`, plus the last one before it (its reach treated as unbounded:
-    everything before it was covered), in claim order."""
-    counted = and_(editions.c.subscriber_id == subscriber_id, editions.c.status.in_(COUNTED_STATES))
-    recent = select(editions.c.reached_after, editions.c.claimed_at).where(
-        counted, editions.c.claimed_at >= since
-    )
-    spans = [tuple(row) for row in conn.execute(recent.order_by(editions.c.claimed_at))]
-    before = (
-        select(editions.c.claimed_at)
-        .where(counted, editions.c.claimed_at < since)
-        .order_by(editions.c.claimed_at.desc())
-        .limit(1)
-    )
-    anchor = conn.execute(before).scalar_one_or_none()
-    return ([(None, anchor)] if anchor is not None else []) + spans
 
 
 def status_counts(conn: Connection) -> dict[str, int]:
