@@ -16,9 +16,12 @@ from collections.abc import Iterator
 
 from digest.editions import Planned
 
-# Editions held at most; the send run's compile cache keeps this many distinct
-# digests (and a claim batch's), so what is held is not compiled twice.
-HOLD_LIMIT = 2000
+# Editions held at most. A held edition costs a few hundred bytes (its plan
+# and subscriber; digests are shared and compiled only when their group goes
+# out), so a run can hold a large list whole and send each digest in as few
+# requests as its readers need: the popular ones fill their 1,000 early, the
+# rare ones wait for the end of the list.
+HOLD_LIMIT = 100_000
 
 
 class Batches:

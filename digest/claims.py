@@ -145,9 +145,10 @@ def _claim(
     options: ClaimOptions,
     batch: ClaimedBatch,
 ) -> None:
-    """Claim the plans in bulk. The digest is compiled before the claim so that
-    the record holds exactly the papers the email shows (past the size budget,
-    the rest are only counted)."""
+    """Claim the plans in bulk. The record holds exactly the papers the email
+    will show (past the HTML size budget the rest are only counted), found from
+    the run's compiled fragments without assembling the email, which delivery
+    does once per digest group."""
     records: dict[int, list] = {}  # by id(digest): plans share digests
     claims = []
     for planned in plans:
@@ -157,7 +158,7 @@ def _claim(
         elif id(planned.digest) in records:
             sections = records[id(planned.digest)]
         else:
-            shown = set(cache.get(planned.digest).paper_keys)
+            shown = set(cache.shown(planned.digest))
             sections = records[id(planned.digest)] = sections_record(planned.digest, shown)
         status = "empty" if empty else "pending"
         claims.append(

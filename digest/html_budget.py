@@ -41,26 +41,41 @@ def fit_html(
 ) -> Fit:
     """The most papers (of `total`) whose HTML fits `budget`. `render(k)` gives
     what shows the first k papers (the MJML, or a context to assemble it from)
-    and `compile_mjml` turns that into (MJML, HTML). Tries all papers first (one
-    compile in the common case); else interpolates on the measured sizes, which
-    grow nearly linearly with the paper count, and bisects if that stalls."""
-    results: dict[int, tuple[str, str, int]] = {}
+    and `compile_mjml` turns that into (MJML, HTML); see `most_that_fit`."""
+    results: dict[int, tuple[str, str]] = {}
+
+    def size(k: int) -> int:
+        results[k] = compile_mjml(render(k))
+        return budget_size(results[k][1])
+
+    shown = most_that_fit(size, total, budget)
+    mjml, html = results[shown]
+    return Fit(shown, mjml, html, len(results))
+
+
+def most_that_fit(size: Callable[[int], int], total: int, budget: int) -> int:
+    """The most papers (of `total`) for which `size(k)` (the `budget_size` of
+    the HTML showing the first k) is within `budget`; 0 when not even the frame
+    fits (it is sent anyway). `size` has been called with the answer. Tries all
+    papers first (one call in the common case); else interpolates on the
+    measured sizes, which grow nearly linearly with the paper count, and
+    bisects if that stalls."""
+    sizes: dict[int, int] = {}
 
     def fits(k: int) -> bool:
-        mjml, html = compile_mjml(render(k))
-        results[k] = (mjml, html, budget_size(html))
-        return results[k][2] <= budget
+        sizes[k] = size(k)
+        return sizes[k] <= budget
 
     if fits(total):
-        return _fit(total, results)
+        return total
     if not fits(0):
-        return _fit(0, results)  # not even the frame fits; send it anyway
+        return 0
     lo, hi, rounds = 0, total, 0
     while hi - lo > 1:
         rounds += 1
         if rounds <= 3:
-            span = max(results[hi][2] - results[lo][2], 1)
-            guess = lo + (budget - results[lo][2]) * (hi - lo) // span
+            span = max(sizes[hi] - sizes[lo], 1)
+            guess = lo + (budget - sizes[lo]) * (hi - lo) // span
         else:
             guess = (lo + hi) // 2
         guess = min(max(guess, lo + 1), hi - 1)
@@ -68,9 +83,4 @@ def fit_html(
             lo = guess
         else:
             hi = guess
-    return _fit(lo, results)
-
-
-def _fit(k: int, results: dict[int, tuple[str, str, int]]) -> Fit:
-    mjml, html, _ = results[k]
-    return Fit(k, mjml, html, len(results))
+    return lo

@@ -30,7 +30,7 @@ from mjml import mjml2html
 
 from digest.digests import Digest, Message, Recipient, Template
 from digest.excerpt import plural
-from digest.html_budget import fit_html
+from digest.html_budget import fit_html, most_that_fit
 from digest.render_fragments import Fragments, render_card
 from digest.render_view import (
     TOKEN_PATTERN,
@@ -53,6 +53,7 @@ __all__ = [
     "mjml_source",
     "personalize",
     "render_digest",
+    "shown_papers",
     "substitutions",
     "templates_dir",
 ]
@@ -148,27 +149,13 @@ def compile_digest(
     compiled to HTML within `HTML_BUDGET`. One MJML compile of the whole digest
     in the common case; given `fragments` (one send run's, see
     `digest.render_fragments`), the same result assembled from paper cards and
-    frames compiled once per run."""
-    if fragments is not None:
-        sections = fragments.section_views(digest.sections)
-        cards = {"html": None, "text": fragments.text_card}
-    else:
-        sections = section_views(digest.sections, site)
-        cards = {part: functools.partial(_card, part) for part in ("html", "text")}
-    total = sum(len(s["papers"]) for s in sections)
-
-    def context(part: str, shown: int) -> dict:
-        ctx = _digest_context(digest, site, sections, total, shown, part)
-        return {**ctx, "card": cards[part]}
-
-    subject = _subject(context("text", total))
+    frames compiled once per run, the budget checked on their sizes."""
+    context, total, subject = _contexts(digest, site, fragments)
     shown, mjml, html_out, compiles = total, None, None, 0
     if digest.format != "text" and fragments is not None:
         before = fragments.compiles
-        fit = fit_html(
-            lambda k: {**context("html", k), **subject}, total, HTML_BUDGET, fragments.html
-        )
-        shown, mjml, html_out = fit.shown, fit.mjml, fit.html
+        shown = _fitting(context, total, subject, fragments)
+        mjml, html_out = fragments.html({**context("html", shown), **subject})
         compiles = fragments.compiles - before
     elif digest.format != "text":
         fit = fit_html(
@@ -182,6 +169,40 @@ def compile_digest(
     keys = tuple(p.key for p in digest.papers[:shown])
     return CompiledDigest(
         subject["subject"], text, html_out, mjml, site.list_id, keys, total, compiles
+    )
+
+
+def shown_papers(digest: Digest, site: SiteInfo, fragments: Fragments) -> tuple[str, ...]:
+    """The keys of the papers `compile_digest(digest, site, fragments)` shows
+    (all, unless the HTML budget cuts), found from fragment sizes without
+    assembling the email: what a claim records, before delivery compiles it."""
+    context, total, subject = _contexts(digest, site, fragments)
+    shown = total if digest.format == "text" else _fitting(context, total, subject, fragments)
+    return tuple(p.key for p in digest.papers[:shown])
+
+
+def _contexts(digest: Digest, site: SiteInfo, fragments: Fragments | None):
+    """(context(part, shown) for the body templates, the paper count, the
+    subject as a context entry)."""
+    if fragments is not None:
+        sections = fragments.section_views(digest.sections)
+        cards = {"html": None, "text": fragments.text_card}
+    else:
+        sections = section_views(digest.sections, site)
+        cards = {part: functools.partial(_card, part) for part in ("html", "text")}
+    total = sum(len(s["papers"]) for s in sections)
+
+    def context(part: str, shown: int) -> dict:
+        ctx = _digest_context(digest, site, sections, total, shown, part)
+        return {**ctx, "card": cards[part]}
+
+    return context, total, _subject(context("text", total))
+
+
+def _fitting(context, total: int, subject: dict, fragments: Fragments) -> int:
+    """How many papers the assembled HTML can show within `HTML_BUDGET`."""
+    return most_that_fit(
+        lambda k: fragments.html_size({**context("html", k), **subject}), total, HTML_BUDGET
     )
 
 
@@ -315,6 +336,15 @@ class CompileCache:
         self.hits = self.misses = 0
         self._items: OrderedDict[tuple, CompiledDigest] = OrderedDict()
         self.fragments = Fragments(site, _render)
+
+    def shown(self, digest: Digest) -> tuple[str, ...]:
+        """The keys of the papers `get(digest)` shows, without compiling it."""
+        compiled = self._items.get(digest.rendering_key())
+        if compiled is not None:
+            return compiled.paper_keys
+        if digest.paper_count == 0:
+            return ()
+        return shown_papers(digest, self.site, self.fragments)
 
     def get(self, digest: Digest) -> CompiledDigest:
         key = digest.rendering_key()

@@ -40,6 +40,7 @@ from markupsafe import Markup, escape
 from mjml import mjml2html
 
 from digest.digests import Section
+from digest.html_budget import budget_size
 from digest.render_view import PALETTE, PaperView, SiteInfo, inert, paper_view
 
 Render = Callable[[str, str, dict], str]
@@ -70,6 +71,8 @@ class Fragments:
         self._cards: dict[tuple, tuple[str, str]] = {}  # view -> (card MJML, card HTML)
         self._texts: dict[tuple, str] = {}  # view with its number -> text card
         self._frames: dict[tuple, tuple[list[str], list[str]]] = {}
+        self._frame_sizes: dict[tuple, int] = {}  # by shape: the frame's own parts
+        self._card_sizes: dict[tuple, int] = {}
 
     def section_views(self, sections: list[Section]) -> list[dict]:
         """`render_view.section_views`, with each paper's view made once."""
@@ -95,6 +98,41 @@ class Fragments:
     def html(self, context: dict) -> tuple[str, str]:
         """(MJML, HTML) of body.mjml.j2 for `context` (a digest's context as
         `render.compile_digest` builds it, with `sections` already cut)."""
+        _, (mjml_parts, html_parts), fill, sections = self._prepare(context)
+        mjml_fill, html_fill = dict(fill), fill
+        for index, section in enumerate(sections):
+            cards = [self._cards[_view_key(p)] for p in section["papers"]]
+            mjml_fill[_slot(index)] = "".join(m for m, _ in cards)
+            html_fill[_slot(index)] = "".join(h for _, h in cards)
+        return _join(mjml_parts, mjml_fill), _join(html_parts, html_fill)
+
+    def html_size(self, context: dict) -> int:
+        """`html_budget.budget_size` of the HTML `html(context)` makes, from
+        the sizes of its parts (kept per card and per frame), without joining
+        it: the bytes and personal tokens of a join are those of its parts,
+        and no token spans two parts (a token is whole in the frame, and feed
+        text cannot spell one: `render_view.inert`)."""
+        shape, (_, html_parts), fill, sections = self._prepare(context)
+        if shape not in self._frame_sizes:
+            self._frame_sizes[shape] = sum(budget_size(part) for part in html_parts[0::2])
+        size = self._frame_sizes[shape]
+        slots = {_slot(index): section["papers"] for index, section in enumerate(sections)}
+        for marker in html_parts[1::2]:
+            marker = marker.rstrip("\n")
+            if marker in slots:
+                size += sum(self._card_size(_view_key(p)) for p in slots[marker])
+            else:
+                size += budget_size(fill[marker])
+        return size
+
+    def _card_size(self, key: tuple) -> int:
+        if key not in self._card_sizes:
+            self._card_sizes[key] = budget_size(self._cards[key][1])
+        return self._card_sizes[key]
+
+    def _prepare(self, context: dict) -> tuple[tuple, tuple[list[str], list[str]], dict, list]:
+        """`context`'s shape, that shape's frame (MJML and HTML parts), the
+        escaped per-digest values by marker, and the sections; cards compiled."""
         sections = context["sections"]
         self._compile_cards([p for s in sections for p in s["papers"]])
         values = {name: context[name] for name in SCALARS}
@@ -107,14 +145,8 @@ class Fragments:
         shape = (len(sections), context["more"] is not None, empty)
         if shape not in self._frames:
             self._frames[shape] = self._frame(context, values, empty)
-        mjml_parts, html_parts = self._frames[shape]
         fill = {_mark(name): str(escape(value)) for name, value in values.items()}
-        mjml_fill, html_fill = dict(fill), fill
-        for index, section in enumerate(sections):
-            cards = [self._cards[_view_key(p)] for p in section["papers"]]
-            mjml_fill[_slot(index)] = "".join(m for m, _ in cards)
-            html_fill[_slot(index)] = "".join(h for _, h in cards)
-        return _join(mjml_parts, mjml_fill), _join(html_parts, html_fill)
+        return shape, self._frames[shape], fill, sections
 
     def _frame(self, context: dict, values: dict, empty: frozenset) -> tuple[list, list]:
         """The frame of a shape, compiled, split at its markers."""

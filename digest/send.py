@@ -25,7 +25,6 @@ from typing import NoReturn
 
 from sqlalchemy import Engine
 
-from digest.batches import HOLD_LIMIT
 from digest.claims import CLAIM_SIZE, ClaimOptions, claim_next
 from digest.delivery import Deliveries
 from digest.editions import Planned, Planner
@@ -39,6 +38,9 @@ from digest.store.subscribers import count_active
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
+# Compiled digests a send keeps (each some 100 KB: HTML, text, MJML).
+COMPILED_KEPT = 2000
+GROUPED_COMPILED = 256
 
 
 @dataclass
@@ -137,9 +139,11 @@ def claim_options_for(options: SendOptions, run_id: int | None) -> ClaimOptions:
 
 
 def _plan_all(engine, run: Run | None, mailer, options, report, site, secret, progress) -> None:
-    # Digests are compiled at claim (what the email shows) and used again at
-    # delivery: keep every digest that can be waiting in `Batches` meanwhile.
-    cache = CompileCache(site, maxsize=HOLD_LIMIT + options.claim_size)
+    # A grouping mailer (SendGrid) delivers a digest's editions together, so a
+    # digest is compiled when its group goes out and seldom needed again;
+    # others deliver in claim order, where the same digests recur all along.
+    grouped = getattr(mailer, "group_size", 0)
+    cache = CompileCache(site, maxsize=GROUPED_COMPILED if grouped else COMPILED_KEPT)
     deliveries = Deliveries(
         engine,
         mailer,

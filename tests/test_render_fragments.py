@@ -13,7 +13,7 @@ from mjml import mjml2html
 from digest import render
 from digest.digests import Digest, Entry, Section
 from digest.html_budget import budget_size
-from digest.render import CompileCache, compile_digest, personalize
+from digest.render import CompileCache, compile_digest, personalize, shown_papers
 from digest.render_fragments import Fragments
 from tests.test_mjml_valid import mjml  # noqa: F401 - the reference validator fixture
 from tests.test_render import HOSTILE, SITE, make_paper, recipient, sample_digest
@@ -75,6 +75,33 @@ def test_it_cuts_to_the_budget_like_the_whole_compile(monkeypatch):
         assembled = compile_digest(digest, SITE, fragments())
         assert_same(whole, assembled)
         assert whole.omitted > 0 and "more paper" in assembled.html
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_claim_knows_what_the_email_will_show_without_assembling_it(case, monkeypatch):
+    digest = CASES[case]()
+    budgets = [render.HTML_BUDGET]
+    full = compile_digest(digest, SITE)
+    if full.html is not None:
+        budgets += [budget_size(full.html) - 1, budget_size(full.html) // 2, 1]
+    for budget in budgets:
+        monkeypatch.setattr(render, "HTML_BUDGET", budget)
+        whole = compile_digest(digest, SITE)
+        assert shown_papers(digest, SITE, fragments()) == whole.paper_keys
+        cache = CompileCache(SITE)
+        assert cache.shown(digest) == whole.paper_keys
+        assert cache.get(digest).paper_keys == cache.shown(digest)
+
+
+def test_the_html_size_from_parts_is_the_budget_size_of_the_assembled_html():
+    shared = fragments()
+    for case in ("one section, one paper", "many sections", "budget cut", "hostile", "weekly"):
+        digest = CASES[case]()
+        context, total, subject = render._contexts(digest, SITE, shared)
+        for shown in {0, 1, total // 2, total}:
+            html_context = {**context("html", shown), **subject}
+            assembled = shared.html(html_context)[1]
+            assert shared.html_size(html_context) == budget_size(assembled), (case, shown)
 
 
 def test_it_compiles_each_card_and_frame_once_per_run():
