@@ -60,6 +60,7 @@ __all__ = [
 
 HTML_BUDGET = 102_000  # bytes of HTML, personal values included
 SUBJECT_LIMIT = 120
+SHOWN_KEPT = 20_000  # digests whose shown papers a CompileCache remembers
 
 
 def templates_dir() -> Path:
@@ -335,16 +336,28 @@ class CompileCache:
         self.site, self.maxsize = site, maxsize
         self.hits = self.misses = 0
         self._items: OrderedDict[tuple, CompiledDigest] = OrderedDict()
+        self._shown: OrderedDict[int, tuple[Digest, tuple[str, ...]]] = OrderedDict()
         self.fragments = Fragments(site, _render)
 
     def shown(self, digest: Digest) -> tuple[str, ...]:
-        """The keys of the papers `get(digest)` shows, without compiling it."""
-        compiled = self._items.get(digest.rendering_key())
-        if compiled is not None:
-            return compiled.paper_keys
-        if digest.paper_count == 0:
-            return ()
-        return shown_papers(digest, self.site, self.fragments)
+        """The keys of the papers `get(digest)` shows, without compiling it;
+        kept per digest object (a run's planner shares one object among the
+        subscribers who get the same plan), the `SHOWN_KEPT` latest."""
+        found = self._shown.pop(id(digest), None)
+        if found is None:
+            compiled = self._items.get(digest.rendering_key())
+            if compiled is not None:
+                keys = compiled.paper_keys
+            elif digest.paper_count == 0:
+                keys = ()
+            else:
+                keys = shown_papers(digest, self.site, self.fragments)
+            # The digest is kept with its answer so that its id is not reused.
+            found = (digest, keys)
+            if len(self._shown) >= SHOWN_KEPT:
+                self._shown.popitem(last=False)
+        self._shown[id(digest)] = found
+        return found[1]
 
     def get(self, digest: Digest) -> CompiledDigest:
         key = digest.rendering_key()
