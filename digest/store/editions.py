@@ -18,6 +18,7 @@ and sends nothing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
@@ -121,14 +122,33 @@ def set_each(
     if not own:
         return []
     distinct = set(own.values())
-    value = distinct.pop() if len(distinct) == 1 else case(dict(own), value=editions.c.id)
-    statement = (
-        update(editions)
-        .where(editions.c.id.in_(list(own)), *_held(run_id))
-        .values(status=status, **{column: value}, **values)
-        .returning(editions.c.id)
-    )
-    return list(conn.execute(statement).scalars())
+    if len(distinct) > 1:  # each its own value: a CASE over the ids
+        statement = (
+            update(editions)
+            .where(editions.c.id.in_(list(own)), *_held(run_id))
+            .values(status=status, **{column: case(dict(own), value=editions.c.id)}, **values)
+            .returning(editions.c.id)
+        )
+        return list(conn.execute(statement).scalars())
+    statement = _set_one_value(status, column, run_id is not None, tuple(sorted(values)))
+    bound = {f"new_{name}": value for name, value in values.items()}
+    params = {"ids": list(own), "run": run_id, "new_value": distinct.pop(), **bound}
+    return list(conn.execute(statement, params).scalars())
+
+
+@functools.lru_cache(maxsize=32)
+def _set_one_value(status: str, column: str, held: bool, names: tuple[str, ...]):
+    """`set_each`'s statement when every edition gets the same value, built
+    once per shape (once per provider call it is most of the cost): binds
+    "ids", "run" (when `held`), "new_value" and "new_<name>" for `names`."""
+    where = [editions.c.id.in_(bindparam("ids", expanding=True))]
+    if held:
+        where += [editions.c.run_id == bindparam("run"), editions.c.status == "sending"]
+    values = {
+        column: bindparam("new_value", type_=editions.c[column].type),
+        **{name: bindparam(f"new_{name}", type_=editions.c[name].type) for name in names},
+    }
+    return update(editions).where(*where).values(status=status, **values).returning(editions.c.id)
 
 
 def mark_failed_each(
