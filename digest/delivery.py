@@ -10,7 +10,11 @@ sends it, and nothing is ever sent twice.
 Before each provider call the run waits for the shared rate ceiling, then
 hands the call's editions over (`hand_over`: pending -> sending in one
 statement that checks the claims are still this run's and the subscribers may
-still be mailed) and sends exactly the editions that statement moved.
+still be mailed) and sends exactly the editions that statement moved. The
+previous call's outcomes are recorded in that same transaction (one
+transaction per provider call; the first call's hand-over goes alone, the
+last call's outcomes too), so only the call about to go out is ever
+`sending`: a run that dies leaves at most one call to the unknown.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from digest.batches import Batches
 from digest.digests import Message, Recipient
@@ -79,35 +84,71 @@ def deliver_batch(
         return Counter(released=len(batch))
     by_edition = {p.edition_id: p for p in batch}
     counts: Counter = Counter()
-    for call in mailer.calls(messages):
-        if ceiling is not None:
-            ceiling.acquire(len(call))
-        with engine.begin() as conn:
-            moved, gone = edition_store.hand_over(
-                conn, [m.edition_id for m in call], run_id=run_id, mailer=mailer.name
+    done: _Done | None = None  # the call sent last, recorded with the next hand-over
+    try:
+        for call in mailer.calls(messages):
+            if ceiling is not None:
+                ceiling.acquire(len(call))
+            ids = [m.edition_id for m in call]
+            moved, gone = _record_and_hand_over(
+                engine, done, ids, now=now, run_id=run_id, mailer=mailer.name
             )
-        counts.update({"skipped": len(gone), "lost": len(call) - len(moved) - len(gone)})
-        moved = set(moved)
-        call = [m for m in call if m.edition_id in moved]
-        if not call:
-            continue
-        planned = [by_edition[m.edition_id] for m in call]
-        try:
-            outcomes = send_call(mailer, call)
-        except AuthError as exc:
-            # Refused before anything was accepted: release this call, then stop.
-            with engine.begin() as conn:
-                exc.released = edition_store.release(
-                    conn, [m.edition_id for m in call], run_id=run_id
-                )
-            raise
-        record_outcomes(engine, planned, outcomes, now=now, run_id=run_id)
-        counts.update(o.status for o in outcomes)
+            done = None
+            counts.update({"skipped": len(gone), "lost": len(call) - len(moved) - len(gone)})
+            moved = set(moved)
+            call = [m for m in call if m.edition_id in moved]
+            if not call:
+                continue
+            planned = [by_edition[m.edition_id] for m in call]
+            try:
+                outcomes = send_call(mailer, call)
+            except AuthError as exc:
+                # Refused before anything was accepted: release this call, then stop.
+                with engine.begin() as conn:
+                    exc.released = edition_store.release(
+                        conn, [m.edition_id for m in call], run_id=run_id
+                    )
+                raise
+            done = _Done(planned, outcomes)
+            counts.update(o.status for o in outcomes)
+    finally:
+        # The last call's outcomes, or those of a call sent before a failure
+        # (the ceiling, the next hand-over's transaction) stopped the loop.
+        if done is not None:
+            record_outcomes(engine, done.planned, done.outcomes, now=now, run_id=run_id)
     if counts["lost"]:
         log.warning(
             "%d claims of run %s were recovered by another run: not sent", counts["lost"], run_id
         )
     return +counts  # drop zero counts
+
+
+class _Done(NamedTuple):
+    """A provider call sent and not yet recorded."""
+
+    planned: list[Planned]
+    outcomes: list[Outcome]
+
+
+def _record_and_hand_over(
+    engine: Engine,
+    done: _Done | None,
+    ids: list[int],
+    *,
+    now: datetime,
+    run_id: int,
+    mailer: str,
+) -> tuple[list[int], list[int]]:
+    """In one transaction: record the outcomes of the call sent before (if
+    any), then hand over `ids` (`edition_store.hand_over`: returns (moved,
+    released))."""
+    with engine.begin() as conn:
+        if done is not None:
+            _record(conn, done.planned, done.outcomes, now=now, run_id=run_id)
+        moved, gone = edition_store.hand_over(conn, ids, run_id=run_id, mailer=mailer)
+    if done is not None:
+        _log_outcomes(done.planned, done.outcomes)
+    return moved, gone
 
 
 def send_call(mailer: Mailer, call: Sequence[Message]) -> list[Outcome]:
@@ -144,23 +185,37 @@ def record_outcomes(
     "failed": its papers are forgotten); with `run_id`, only on editions that
     run still holds in "sending" (a recovered claim is no longer its to record).
     A status other than sent, failed or released is recorded as "unknown"."""
+    with engine.begin() as conn:
+        _record(conn, batch, outcomes, now=now, run_id=run_id)
+    _log_outcomes(batch, outcomes)
+
+
+def _record(
+    conn: Connection,
+    batch: Sequence[Planned],
+    outcomes: Sequence[Outcome],
+    *,
+    now: datetime,
+    run_id: int | None,
+) -> None:
+    """`record_outcomes`' statements, in the caller's transaction."""
     own: dict[str, dict[int, str | None]] = {}
     for planned, outcome in zip(batch, outcomes, strict=True):
         state = outcome.status if outcome.status in ("sent", "failed", "released") else "unknown"
         value = outcome.message_id if state == "sent" else outcome.error
         own.setdefault(state, {})[planned.edition_id] = value
-    with engine.begin() as conn:
-        if "sent" in own:
-            edition_store.set_each(
-                conn, "sent", own["sent"], "message_id", run_id=run_id, sent_at=now
-            )
-        if "failed" in own:
-            errors = {i: error or "rejected" for i, error in own["failed"].items()}
-            edition_store.mark_failed_each(conn, errors, run_id=run_id)
-        if "released" in own:
-            edition_store.release(conn, list(own["released"]), run_id=run_id)
-        if "unknown" in own:
-            edition_store.set_each(conn, "unknown", own["unknown"], "error", run_id=run_id)
+    if "sent" in own:
+        edition_store.set_each(conn, "sent", own["sent"], "message_id", run_id=run_id, sent_at=now)
+    if "failed" in own:
+        errors = {i: error or "rejected" for i, error in own["failed"].items()}
+        edition_store.mark_failed_each(conn, errors, run_id=run_id)
+    if "released" in own:
+        edition_store.release(conn, list(own["released"]), run_id=run_id)
+    if "unknown" in own:
+        edition_store.set_each(conn, "unknown", own["unknown"], "error", run_id=run_id)
+
+
+def _log_outcomes(batch: Sequence[Planned], outcomes: Sequence[Outcome]) -> None:
     for planned, outcome in zip(batch, outcomes, strict=True):
         _log_outcome(planned, outcome)
 

@@ -4,11 +4,23 @@ Confirmation tokens expire after 7 days. Unsubscribe and preferences tokens
 never expire: an email from last year must still unsubscribe; a new secret key
 revokes them all. Each token carries the subscriber id and a short hash of the
 address, so a token cannot act on a later subscriber who reuses an id.
+
+Every email carries three never-expiring tokens (unsubscribe, preferences,
+view), so they are minted by `Minter`: byte for byte what itsdangerous's
+`URLSafeSerializer.dumps` makes, and read back by it, without rebuilding the
+serializer, signer and derived key for every token.
 """
 
 from __future__ import annotations
 
+import functools
+import hmac
+import json
+import zlib
+from typing import Any
+
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
 
 from digest.store.subscribers import email_hash
 
@@ -29,8 +41,54 @@ def _serializer(secret: str, purpose: str):
     return URLSafeSerializer(secret, salt=salt)
 
 
+class Minter:
+    """`URLSafeSerializer(secret, salt=salt).dumps`, the same token for the same
+    object, with the JSON encoder, the serializer and the HMAC keyed by
+    itsdangerous's derived key made once: each token is the payload (compact
+    JSON, zlib-compressed when that is shorter, URL-safe base64), its
+    separator and the payload's signature."""
+
+    def __init__(self, secret: str, salt: str) -> None:
+        signer = URLSafeSerializer(secret, salt=salt).make_signer()
+        self._sep = signer.sep
+        self._mac = hmac.new(signer.derive_key(), digestmod=signer.digest_method)
+
+    def dumps(self, obj: Any) -> str:
+        payload = _payload(obj)
+        mac = self._mac.copy()
+        mac.update(payload)
+        return (payload + self._sep + base64_encode(mac.digest())).decode("ascii")
+
+
+# itsdangerous's `_CompactJSON.dumps`, with its encoder made once.
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _payload(obj: Any) -> bytes:
+    """`URLSafeSerializerMixin.dump_payload` (itsdangerous 2.x)."""
+    data = _COMPACT_JSON.encode(obj).encode("utf-8")
+    compressed = zlib.compress(data)
+    if len(compressed) < len(data) - 1:
+        return b"." + base64_encode(compressed)
+    return base64_encode(data)
+
+
+@functools.lru_cache(maxsize=32)
+def minter(secret: str, salt: str) -> Minter:
+    """The `Minter` of one key and salt (a process uses a handful)."""
+    return Minter(secret, salt)
+
+
 def make_token(secret: str, purpose: str, subscriber_id: int, email: str) -> str:
-    return _serializer(secret, purpose).dumps([subscriber_id, email_hash(email)[:16]])
+    return _make_token(secret, purpose, subscriber_id, email_hash(email)[:16])
+
+
+def _make_token(secret: str, purpose: str, subscriber_id: int, prefix: str) -> str:
+    if purpose == "confirm":  # timed: carries the moment it was made
+        return _serializer(secret, purpose).dumps([subscriber_id, prefix])
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown token purpose {purpose!r}")
+    return minter(secret, f"digest.{purpose}").dumps([subscriber_id, prefix])
 
 
 def read_token(secret: str, purpose: str, token: str) -> tuple[int, str]:
@@ -53,8 +111,7 @@ def read_token(secret: str, purpose: str, token: str) -> tuple[int, str]:
 
 def make_edition_token(secret: str, subscriber_id: int, email: str, period: str) -> str:
     """The "view in browser" token of one edition; never expires, like unsubscribe."""
-    serializer = URLSafeSerializer(secret, salt="digest.edition")
-    return serializer.dumps([subscriber_id, email_hash(email)[:16], period])
+    return minter(secret, "digest.edition").dumps([subscriber_id, email_hash(email)[:16], period])
 
 
 def read_edition_token(secret: str, token: str) -> tuple[int, str, str]:
@@ -75,6 +132,7 @@ def matches(email: str, hash_prefix: str) -> bool:
 
 def link_urls(base_url: str, secret: str, subscriber_id: int, email: str) -> tuple[str, str]:
     """(unsubscribe URL, preferences URL) for one subscriber."""
-    unsubscribe = make_token(secret, "unsubscribe", subscriber_id, email)
-    preferences = make_token(secret, "preferences", subscriber_id, email)
+    prefix = email_hash(email)[:16]
+    unsubscribe = _make_token(secret, "unsubscribe", subscriber_id, prefix)
+    preferences = _make_token(secret, "preferences", subscriber_id, prefix)
     return f"{base_url}/unsubscribe/{unsubscribe}", f"{base_url}/preferences/{preferences}"

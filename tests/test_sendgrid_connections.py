@@ -5,6 +5,7 @@ the server has closed."""
 from __future__ import annotations
 
 import socket
+import urllib.request
 
 from digest.mail.keepalive import IDLE_LIMIT
 from tests.test_mail_sendgrid import fake, mailer_for, messages  # noqa: F401 - fake is a fixture
@@ -63,3 +64,15 @@ def test_with_a_proxy_configured_requests_go_through_it_as_before(fake, monkeypa
     outcome = mailer_for(fake).send(messages(1))[0]
     assert outcome.status == "released" and "cannot reach SendGrid" in outcome.error
     assert fake.received == 0
+
+
+def test_a_kept_alive_request_builds_no_urllib_opener(fake, monkeypatch):  # noqa: F811
+    # The package builds one per request (its handler classes, about 0.65 ms).
+    built = []
+    real = urllib.request.build_opener
+    monkeypatch.setattr(urllib.request, "build_opener", lambda *a: built.append(a) or real(*a))
+    mailer = mailer_for(fake)
+    for _ in range(3):
+        assert [o.status for o in mailer.send(messages(2))] == ["sent", "sent"]
+    assert fake.received == 3 and built == []
+    mailer.close()

@@ -23,12 +23,20 @@ it under us), so a closed idle connection never turns a request into a lost
 answer. When a proxy is configured for the host (`https_proxy` and friends),
 requests go through urllib as before (the proxy settings are read when the
 mailer is made).
+
+The package's request step (`http_request`) also builds a urllib opener for
+every request (its handler classes, about 0.65 ms) and formats the whole
+request body into a debug line whether or not debug logging is on;
+`KeepAliveClient` makes the same request without either: an opener is built
+only for a request that goes through urllib.
 """
 
 from __future__ import annotations
 
+import functools
 import http.client
 import io
+import json
 import select
 import ssl
 import time
@@ -40,6 +48,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
 from python_http_client import Client
+from python_http_client.client import Response
 from python_http_client.exceptions import handle_error
 
 IDLE_LIMIT = 15.0  # seconds; servers commonly close idle connections after 60
@@ -174,7 +183,40 @@ class KeepAliveClient(Client):
             connection=self.connection,
         )
 
+    def __getattr__(self, name):
+        if name in self.methods:  # the end of a chain such as `client.mail.send.post`
+            return functools.partial(self._request, name.upper())
+        return super().__getattr__(name)
+
+    def _request(
+        self,
+        method: str,
+        request_body=None,
+        query_params=None,
+        request_headers=None,
+        timeout=None,
+        **_,
+    ) -> Response:
+        """The package's `http_request` (same arguments, body encoding, headers
+        and answer), without its per-request opener and debug formatting."""
+        if request_headers:
+            self._update_headers(request_headers)
+        data = None if request_body is None else self._encode(request_body)
+        request = urllib.request.Request(
+            self._build_url(query_params), headers=self.request_headers, data=data, method=method
+        )
+        return Response(self._make_request(None, request, timeout=timeout))
+
+    def _encode(self, body) -> bytes:
+        """As the package does: JSON unless another Content-Type was set."""
+        kind = self.request_headers.get("Content-Type")
+        if kind is not None and kind != "application/json":
+            return body.encode("utf-8")
+        self.request_headers.setdefault("Content-Type", "application/json")
+        return json.dumps(body).encode("utf-8")
+
     def _make_request(self, opener, request, timeout=None):
         if not self.connection.serves(request):
+            opener = opener or urllib.request.build_opener()  # proxied: urllib as shipped
             return super()._make_request(opener, request, timeout)
         return self.connection.open(request, timeout or self.timeout)

@@ -18,10 +18,11 @@ and sends nothing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, case, delete, exists, func, select, update
+from sqlalchemy import Connection, bindparam, case, delete, func, select, update
 
 from digest.db.schema import digests, editions, subscribers, suppressions
 from digest.store.digests import paper_keys, sections_of
@@ -121,14 +122,33 @@ def set_each(
     if not own:
         return []
     distinct = set(own.values())
-    value = distinct.pop() if len(distinct) == 1 else case(dict(own), value=editions.c.id)
-    statement = (
-        update(editions)
-        .where(editions.c.id.in_(list(own)), *_held(run_id))
-        .values(status=status, **{column: value}, **values)
-        .returning(editions.c.id)
-    )
-    return list(conn.execute(statement).scalars())
+    if len(distinct) > 1:  # each its own value: a CASE over the ids
+        statement = (
+            update(editions)
+            .where(editions.c.id.in_(list(own)), *_held(run_id))
+            .values(status=status, **{column: case(dict(own), value=editions.c.id)}, **values)
+            .returning(editions.c.id)
+        )
+        return list(conn.execute(statement).scalars())
+    statement = _set_one_value(status, column, run_id is not None, tuple(sorted(values)))
+    bound = {f"new_{name}": value for name, value in values.items()}
+    params = {"ids": list(own), "run": run_id, "new_value": distinct.pop(), **bound}
+    return list(conn.execute(statement, params).scalars())
+
+
+@functools.lru_cache(maxsize=32)
+def _set_one_value(status: str, column: str, held: bool, names: tuple[str, ...]):
+    """`set_each`'s statement when every edition gets the same value, built
+    once per shape (once per provider call it is most of the cost): binds
+    "ids", "run" (when `held`), "new_value" and "new_<name>" for `names`."""
+    where = [editions.c.id.in_(bindparam("ids", expanding=True))]
+    if held:
+        where += [editions.c.run_id == bindparam("run"), editions.c.status == "sending"]
+    values = {
+        column: bindparam("new_value", type_=editions.c[column].type),
+        **{name: bindparam(f"new_{name}", type_=editions.c[name].type) for name in names},
+    }
+    return update(editions).where(*where).values(status=status, **values).returning(editions.c.id)
 
 
 def mark_failed_each(
@@ -189,45 +209,60 @@ def _run_is(run_id: int | None):
     return editions.c.run_id.is_(None) if run_id is None else editions.c.run_id == run_id
 
 
+# `hand_over`'s statements, built once (constructing them per provider call
+# costs more than SQLAlchemy's compiled-statement cache saves).
+_CALL = bindparam("ids", expanding=True)
+_MINE_PENDING = (
+    editions.c.id.in_(_CALL),
+    editions.c.status == "pending",
+    editions.c.run_id == bindparam("run"),
+)
+# Correlated: one key lookup per edition of the call. (An IN over every active
+# subscriber is a scan of the list per provider call.)
+_ADDRESS = (
+    select(subscribers.c.email)
+    .where(subscribers.c.id == editions.c.subscriber_id, subscribers.c.status == "active")
+    .scalar_subquery()
+)
+_MOVE = (
+    update(editions)
+    .where(*_MINE_PENDING, _ADDRESS.isnot(None))
+    .values(status="sending", mailer=bindparam("mailer_name"))
+    .returning(editions.c.id, _ADDRESS)
+)
+_LEFT = delete(editions).where(*_MINE_PENDING).returning(editions.c.id)
+_SUPPRESSED = select(suppressions.c.email_hash).where(
+    suppressions.c.email_hash.in_(bindparam("hashes", expanding=True))
+)
+
+
 def hand_over(
     conn: Connection, edition_ids: Iterable[int], *, run_id: int, mailer: str
 ) -> tuple[list[int], list[int]]:
     """Fence before a provider call: move `pending` -> `sending` exactly those
     editions this run still holds and whose subscriber may still be mailed
-    (active, address not suppressed), in one statement. Claims of this run whose
-    subscriber left meanwhile are released. Returns (moved, released); the
-    caller sends exactly `moved`."""
+    (active, address not suppressed). Claims of this run whose subscriber left
+    meanwhile are released. Returns (moved, released); the caller sends exactly
+    `moved`. Two statements when nobody left: the move, which returns each
+    moved edition's address, and the suppression lookup of those addresses;
+    the editions of suppressed addresses are then released again (in the
+    caller's transaction: nobody else ever sees them `sending`)."""
     ids = list(edition_ids)
     if not ids:
         return [], []
-    mine = [editions.c.id.in_(ids), editions.c.status == "pending", editions.c.run_id == run_id]
-    # Correlated: one key lookup per edition of the call. (An IN over every
-    # active subscriber is a scan of the list per provider call.)
-    active = exists().where(
-        subscribers.c.id == editions.c.subscriber_id, subscribers.c.status == "active"
-    )
-    rows = conn.execute(
-        select(editions.c.id, subscribers.c.status, subscribers.c.email)
-        .join(subscribers, subscribers.c.id == editions.c.subscriber_id)
-        .where(*mine)
-    ).all()
-    hashes = {row.id: email_hash(row.email) for row in rows}
-    suppressed = set(
-        conn.execute(
-            select(suppressions.c.email_hash).where(
-                suppressions.c.email_hash.in_(list(hashes.values()))
-            )
-        ).scalars()
-    )
-    gone = [row.id for row in rows if row.status != "active" or hashes[row.id] in suppressed]
-    _delete_editions(conn, gone)
-    moved = conn.execute(
-        update(editions)
-        .where(*mine, active)
-        .values(status="sending", mailer=mailer)
-        .returning(editions.c.id)
-    )
-    return sorted(moved.scalars()), gone
+    mine = {"ids": ids, "run": run_id}
+    rows = conn.execute(_MOVE, {**mine, "mailer_name": mailer}).all()
+    gone = []
+    if len(rows) < len(ids):  # lost to another run, or the subscriber is not active
+        gone = list(conn.execute(_LEFT, mine).scalars())
+    hashes = {row[0]: email_hash(row[1]) for row in rows}
+    suppressed = set(conn.execute(_SUPPRESSED, {"hashes": list(set(hashes.values()))}).scalars())
+    if suppressed:
+        refused = [i for i, digest in hashes.items() if digest in suppressed]
+        _delete_editions(conn, refused)
+        gone += refused
+    moved = [i for i, digest in hashes.items() if digest not in suppressed]
+    return sorted(moved), sorted(gone)
 
 
 def take_unknown(
