@@ -34,6 +34,8 @@ POINTS = (
     ("claim", "digest.claims", "edition_claims.claim_editions"),
     ("deliver: mailer", "digest.delivery", "send_call"),
     ("deliver: record", "digest.delivery", "record_outcomes"),
+    # A call's outcomes are recorded in the transaction that hands over the next.
+    ("deliver: record", "digest.delivery", "_record_and_hand_over"),
     ("deliver: record", "digest.store.editions", "set_status"),
 )
 STAGES = (
