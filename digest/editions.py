@@ -33,6 +33,7 @@ from digest.selection import (
     POOL_DAYS,
     ByArrival,
     CandidatePool,
+    Cut,
     arrival_order,
     load_pool,
 )
@@ -48,6 +49,9 @@ log = logging.getLogger(__name__)
 GAP_HORIZON = timedelta(days=2 * POOL_DAYS)
 # Shared plans a run keeps (Planner.plan_shared), least recently used dropped.
 SHARED_PLANS = 20_000
+# Candidates lists a run keeps (Planner.candidates), one per cut: a handful in
+# a day's run, where every edition before was claimed by a few runs.
+UNSENT_CUTS = 256
 
 
 @dataclass
@@ -75,7 +79,7 @@ class Planner:
     _arrivals: dict[int, tuple[list[Ranked], ByArrival[Ranked]]] = field(default_factory=dict)
     _papers: dict[str, Paper] | None = None
     _shared: dict[tuple, Digest] = field(default_factory=dict)
-    _unsent: dict[tuple, dict[str, Paper]] = field(default_factory=dict)
+    _unsent: dict[Cut, dict[str, Paper]] = field(default_factory=dict)
     # What subscribers have received, by digest id (digest.received).
     received: Received = field(default_factory=Received)
 
@@ -140,35 +144,51 @@ class Planner:
         )
         return Planned(subscriber, period, digest, previous_claim=previous_claim)
 
+    @property
+    def pool_index(self) -> CandidatePool:
+        """The pool sorted for `selection.candidates` by bisection, built once."""
+        if self._candidates is None:
+            self._candidates = CandidatePool(self.pool)
+        return self._candidates
+
+    def cut(self, frequency: str, previous_claim: datetime | None) -> Cut:
+        """`CandidatePool.cut`: claims with the same cut have the same candidates
+        and the same narrowed rankings, hence (with the same preferences and
+        nothing sent) the same digest."""
+        return self.pool_index.cut(frequency=frequency, previous_claim=previous_claim, now=self.now)
+
     def candidates(
         self, frequency: str, previous_claim: datetime | None, sent: set[str]
     ) -> dict[str, Paper]:
-        """`selection.candidates` by bisection; with nothing sent, once per
-        (frequency, previous claim) for the run (read-only for callers)."""
-        if self._candidates is None:
-            self._candidates = CandidatePool(self.pool)
-        key = (frequency, previous_claim)
-        if sent or key not in self._unsent:
-            chosen = self._candidates.candidates(
-                frequency=frequency, previous_claim=previous_claim, sent=sent, now=self.now
-            )
-            if sent:
-                return chosen
-            self._unsent[key] = chosen
-        return self._unsent[key]
+        """`selection.candidates`: the cut's candidates with nothing sent, found
+        by bisection once per cut for the run (read-only for callers), minus
+        `sent` (the same papers in the same order as a scan of the pool, for
+        the cost of a pass over the day's candidates)."""
+        cut = self.cut(frequency, previous_claim)
+        unsent = self._unsent.pop(cut, None)
+        if unsent is None:
+            unsent = self.pool_index.at(cut, sent=set(), now=self.now)
+            if len(self._unsent) >= UNSENT_CUTS:
+                del self._unsent[next(iter(self._unsent))]  # the least recently used
+        self._unsent[cut] = unsent  # now the most recently used
+        if not sent:
+            return unsent
+        return {key: paper for key, paper in unsent.items() if key not in sent}
 
     def plan_shared(
         self, subscriber: Subscriber, period: str, *, previous_claim: datetime | None
     ) -> Digest:
         """The digest `plan()` makes with nothing sent yet, computed once per
         run for every subscriber with the same digest preferences, period and
-        previous claim. The caller checks its papers against what the
-        subscriber has received (`digest.received`) and calls `plan()` with
-        them when any was; otherwise it is the subscriber's digest, because
-        removing a candidate the digest does not show changes nothing in it.
-        The `SHARED_PLANS` most recently used are kept (memory stays bounded
-        however long the list; a popular plan stays)."""
-        key = (digest_preferences(subscriber.prefs), period, previous_claim)
+        cut (`cut()`: previous claims between the same two arrivals). The
+        caller checks its papers against what the subscriber has received
+        (`digest.received`) and calls `plan()` with them when any was;
+        otherwise it is the subscriber's digest, because removing a candidate
+        the digest does not show changes nothing in it. The `SHARED_PLANS` most
+        recently used are kept (memory stays bounded however long the list; a
+        popular plan stays)."""
+        prefs = subscriber.prefs
+        key = (digest_preferences(prefs), period, self.cut(prefs.frequency, previous_claim))
         digest = self._shared.pop(key, None)
         if digest is None:
             planned = self.plan(subscriber, period, previous_claim=previous_claim, sent=set())
