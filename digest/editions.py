@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection
 
-from digest.compose import compose_digest
+from digest.compose import Eligible, Eligibles, compose_digest, eligibility
 from digest.digests import Digest, Entry, Section
 from digest.papers import Paper
 from digest.periods import (
@@ -26,6 +26,7 @@ from digest.periods import (
     parse_period,
     period_for_date,
 )
+from digest.preferences import Preferences
 from digest.ranking import Ranked, RankingIndex, TopicRanking, rank_topic
 from digest.received import Received
 from digest.selection import (
@@ -40,7 +41,7 @@ from digest.selection import (
 from digest.store import editions as edition_store
 from digest.store.edition_claims import HistoryRow, histories
 from digest.store.subscribers import Subscriber
-from digest.topics import custom_topic, get_topic, load_catalog
+from digest.topics import INTERESTS_SLUG, custom_topic, get_topic, load_catalog
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ SHARED_PLANS = 20_000
 # Candidates lists a run keeps (Planner.candidates), one per cut: a handful in
 # a day's run, where every edition before was claimed by a few runs.
 UNSENT_CUTS = 256
+# Eligible lists of catalog topics a run keeps (Planner._shared_eligible): one
+# per topic, cut, floor and mute list in use.
+SHARED_ELIGIBLE = 4096
 
 
 @dataclass
@@ -80,6 +84,7 @@ class Planner:
     _papers: dict[str, Paper] | None = None
     _shared: dict[tuple, Digest] = field(default_factory=dict)
     _unsent: dict[Cut, dict[str, Paper]] = field(default_factory=dict)
+    _eligible: dict[tuple, Eligibles] = field(default_factory=dict)
     # What subscribers have received, by digest id (digest.received).
     received: Received = field(default_factory=Received)
 
@@ -134,6 +139,11 @@ class Planner:
         """The subscriber's digest for `period` from their candidates."""
         prefs = subscriber.prefs
         chosen = self.candidates(prefs.frequency, previous_claim, sent)
+        eligible = eligibility(prefs, chosen)
+        if not sent:
+            eligible = self._shared_eligible(
+                prefs, self.cut(prefs.frequency, previous_claim), eligible
+            )
         digest = compose_digest(
             prefs,
             self._narrowed(self.rankings_for(subscriber), previous_claim),
@@ -141,8 +151,33 @@ class Planner:
             period=period,
             edition_date=parse_period(period)[1],
             frequency=prefs.frequency,
+            eligible=eligible,
         )
         return Planned(subscriber, period, digest, previous_claim=previous_claim)
+
+    def _shared_eligible(self, prefs: Preferences, cut: Cut, eligible: Eligible) -> Eligible:
+        """`eligible` (the subscriber's `compose.eligibility` over the cut's
+        candidates with nothing sent) with a catalog topic's lists shared by the
+        run: such a list depends only on the topic's narrowed ranking and the
+        candidates (both fixed by the cut), the section's minimum upvotes, the
+        cross-lists flag and the mute list. Custom interests are one
+        subscriber's own and are filtered afresh. The `SHARED_ELIGIBLE` most
+        recently used lists are kept."""
+        flags = (prefs.cross_lists, tuple(m for m in prefs.mute if m.strip()))
+
+        def shared(slug: str, ranking: Sequence[Ranked], min_upvotes: int) -> Eligibles:
+            if slug == INTERESTS_SLUG or slug not in self._rankings:
+                return eligible(slug, ranking, min_upvotes)
+            key = (slug, cut, min_upvotes, flags)
+            found = self._eligible.pop(key, None)
+            if found is None:
+                found = eligible(slug, ranking, min_upvotes)
+                if len(self._eligible) >= SHARED_ELIGIBLE:
+                    del self._eligible[next(iter(self._eligible))]  # the least recently used
+            self._eligible[key] = found  # now the most recently used
+            return found
+
+        return shared
 
     @property
     def pool_index(self) -> CandidatePool:
