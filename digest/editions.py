@@ -39,7 +39,7 @@ from digest.selection import (
     load_pool,
 )
 from digest.store import editions as edition_store
-from digest.store.edition_claims import HistoryRow, histories
+from digest.store.edition_claims import History, histories
 from digest.store.subscribers import Subscriber
 from digest.topics import INTERESTS_SLUG, custom_topic, get_topic, load_catalog
 
@@ -331,20 +331,26 @@ def history(
     released papers are candidates again (the sent log still removes
     everything shown; papers the editions after the gap left out are
     considered once more, the price of never stranding one)."""
-    rows = histories(conn, [subscriber_id]).get(subscriber_id, [])
-    floor = floor_from(rows, now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    found = histories(conn, [subscriber_id], since=now - GAP_HORIZON).get(subscriber_id)
+    floor = floor_from(found or History(), now)
     return floor, edition_store.sent_keys(conn, subscriber_id)
 
 
-def floor_from(rows: Sequence[HistoryRow], now: datetime) -> datetime | None:
-    """`history()`'s floor from the subscriber's edition rows (all of them, as
-    `edition_claims.histories` reads them): the counted editions claimed
-    within `GAP_HORIZON`, plus the last one before it."""
+def floor_from(history: History, now: datetime) -> datetime | None:
+    """`history()`'s floor from the subscriber's `History` (read, as
+    `edition_claims.histories` does, since `now - GAP_HORIZON` or earlier):
+    the counted editions claimed within `GAP_HORIZON`, plus the last one
+    before it."""
     horizon = now - GAP_HORIZON
-    counted = [r for r in rows if r.status in edition_store.COUNTED_STATES]
+    if history.since is not None and history.since > horizon:
+        raise ValueError("the history does not reach back to the gap horizon")
+    counted = [r for r in history.rows if r.status in edition_store.COUNTED_STATES]
     recent = sorted((r for r in counted if r.claimed_at >= horizon), key=lambda r: r.claimed_at)
     spans = [(r.reached_after, r.claimed_at) for r in recent]
     before = [r.claimed_at for r in counted if r.claimed_at < horizon]
+    if history.older_claim is not None:
+        before.append(history.older_claim)
     return candidates_floor(([(None, max(before))] if before else []) + spans)
 
 
