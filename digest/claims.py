@@ -24,11 +24,12 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection
 
-from digest.editions import Planned, Planner, due_from, floor_from, sections_record
-from digest.received import could_hold, counted
+from digest.digests import Digest
+from digest.editions import GAP_HORIZON, Planned, Planner, due_from, floor_from, sections_record
+from digest.received import could_hold, counted, reached_since
 from digest.render import CompileCache
 from digest.store import edition_claims
-from digest.store.edition_claims import Claim, HistoryRow
+from digest.store.edition_claims import Claim, History
 from digest.store.subscribers import lock_active_batch
 
 log = logging.getLogger(__name__)
@@ -82,20 +83,26 @@ def claim_next(
     subscribers = lock_active_batch(conn, after=after, size=options.size, email=options.only)
     if not subscribers:
         return batch
-    histories = edition_claims.histories(conn, [s.id for s in subscribers])
+    # Rows from the gap horizon on; an explicit date asks whether that very
+    # period was claimed, however long ago: then every row.
+    since = options.now - GAP_HORIZON if options.on_date is None else None
+    histories = edition_claims.histories(conn, [s.id for s in subscribers], since=since)
     plans = []
     for subscriber in subscribers:
         if options.stop is not None and options.stop():
             batch.stopped = True
             break
         batch.last_id, batch.seen = subscriber.id, batch.seen + 1
-        rows = histories.get(subscriber.id, [])
-        claimed = [r.period for r in rows]
+        history = histories.setdefault(subscriber.id, History())  # none: no edition at all
         period = due_from(
-            subscriber, claimed, options.now, on_date=options.on_date, force_hour=options.force_hour
+            subscriber,
+            history.periods(),
+            options.now,
+            on_date=options.on_date,
+            force_hour=options.force_hour,
         )
         if period is not None:
-            previous = floor_from(rows, options.now)
+            previous = floor_from(history, options.now)
             digest = planner.plan_shared(subscriber, period, previous_claim=previous)
             plans.append(Planned(subscriber, period, digest, previous_claim=previous))
     plans = _without_received(conn, planner, plans, histories)
@@ -114,28 +121,68 @@ def _without_received(
     conn: Connection,
     planner: Planner,
     plans: list[Planned],
-    histories: dict[int, list[HistoryRow]],
+    histories: dict[int, History],
 ) -> list[Planned]:
     """Each plan, replanned without what its subscriber has received when its
     shared digest holds any of it (rare: a paper trending again, a released
-    edition's papers)."""
+    edition's papers). A history read from the horizon on is read whole (one
+    query for the batch) where its rows are not enough: a paper of the digest
+    reached us before them."""
     received = planner.received
-    could = {id(p): could_hold(p.digest, histories.get(p.subscriber.id, [])) for p in plans}
+    since = {id(p): reached_since(p.digest) for p in plans if p.digest.papers}
+    short = [
+        p for p in plans if id(p) in since and not _covers(histories[p.subscriber.id], since[id(p)])
+    ]
+    _read_whole(conn, histories, [p.subscriber.id for p in short])
+    could = {
+        id(p): could_hold(p.digest, histories[p.subscriber.id].rows) if id(p) in since else []
+        for p in plans
+    }
     received.load(conn, {i for ids in could.values() for i in ids})
-    out = []
-    for planned in plans:
-        ids = could[id(planned)]
-        if ids and received.keys(ids) & {p.key for p in planned.digest.papers}:
-            every = counted(histories[planned.subscriber.id])
-            received.load(conn, every)
-            planned = planner.plan(
-                planned.subscriber,
-                planned.period,
-                previous_claim=planned.previous_claim,
-                sent=received.keys(every),
-            )
-        out.append(planned)
-    return out
+    again = {id(p) for p in plans if could[id(p)] and received.keys(could[id(p)]) & _keys(p.digest)}
+    return [_replanned(conn, planner, p, histories) if id(p) in again else p for p in plans]
+
+
+def _replanned(
+    conn: Connection, planner: Planner, planned: Planned, histories: dict[int, History]
+) -> Planned:
+    """`planner.plan` without what the subscriber received, from the rows read
+    first: that digest is exact when none of its papers reached us before
+    them (no older edition could have shown one, and leaving out a candidate
+    the digest does not show changes nothing in it); otherwise from every
+    edition (read whole)."""
+    sid = planned.subscriber.id
+    while True:
+        history = histories[sid]
+        every = counted(history.rows)
+        planner.received.load(conn, every)
+        again = planner.plan(
+            planned.subscriber,
+            planned.period,
+            previous_claim=planned.previous_claim,
+            sent=planner.received.keys(every),
+        )
+        if not again.digest.papers or _covers(history, reached_since(again.digest)):
+            return again
+        _read_whole(conn, histories, [sid])
+
+
+def _keys(digest: Digest) -> set[str]:
+    return {p.key for p in digest.papers}
+
+
+def _covers(history: History, since: datetime | None) -> bool:
+    """Whether `history.rows` hold every edition claimed since `since` (None: ever)."""
+    return history.complete or (since is not None and since >= history.since)
+
+
+def _read_whole(conn: Connection, histories: dict[int, History], ids: list[int]) -> None:
+    """Replace the histories of `ids` that are not complete by complete ones."""
+    missing = [i for i in ids if not histories[i].complete]
+    if missing:
+        whole = edition_claims.histories(conn, missing)
+        for i in missing:
+            histories[i] = whole.get(i, History())
 
 
 def _claim(

@@ -9,9 +9,11 @@ irrelevant papers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import heapq
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 from digest.digests import TRENDING_SLUG, Digest, Entry, Section
 from digest.papers import Paper
@@ -23,6 +25,48 @@ from digest.topics import INTERESTS_NAME, INTERESTS_SLUG, load_catalog
 TRENDING_TITLE = "Trending in your topics"
 
 
+class Eligibles:
+    """A section's eligible entries, in ranking order, with what composing
+    reads of them: a planner shares one between the subscribers whose lists
+    are the same, so it is never modified and what is derived from it is
+    worked out once, when first asked for."""
+
+    def __init__(self, entries: list[Ranked], candidates: Mapping[str, Paper]) -> None:
+        self.entries = entries
+        self._candidates = candidates
+
+    @cached_property
+    def relevance(self) -> dict[str, float]:
+        """Key -> relevance (the highest, should a key repeat)."""
+        out: dict[str, float] = {}
+        for r in self.entries:
+            if r.key not in out or r.relevance > out[r.key]:
+                out[r.key] = r.relevance
+        return out
+
+    @cached_property
+    def upvoted(self) -> list[tuple[tuple, Ranked]]:
+        """(order, entry) of the entries with upvotes, most upvoted first (ties:
+        trend score, then key); for a key that repeats, its last entry."""
+        last = {r.key: r for r in self.entries}
+        out = []
+        for r in last.values():
+            upvotes = self._candidates[r.key].upvotes or 0
+            if upvotes > 0:
+                out.append(((-upvotes, -r.trend, r.key), r))
+        out.sort(key=_order)
+        return out
+
+
+def _order(item: tuple[tuple, Ranked]) -> tuple:
+    return item[0]
+
+
+# eligible(slug, ranking, min_upvotes): the entries of `ranking` that may appear
+# in the section `slug` (see `eligibility`).
+Eligible = Callable[[str, Sequence[Ranked], int], Eligibles]
+
+
 @dataclass
 class _Slot:
     """One of the subscriber's sections while it is being filled."""
@@ -30,7 +74,7 @@ class _Slot:
     slug: str
     title: str
     max_papers: int | None
-    eligible: list[Ranked]  # filtered, in ranking order
+    eligible: Eligibles
     chosen: list[Ranked] = field(default_factory=list)
 
 
@@ -43,6 +87,7 @@ def compose_digest(
     edition_date: date,
     frequency: str,
     trending_count: int = 3,
+    eligible: Eligible | None = None,
 ) -> Digest:
     """The subscriber's digest from the shared rankings.
 
@@ -59,20 +104,26 @@ def compose_digest(
     keeps at most its `max_papers`; `prefs.max_papers` caps the whole digest,
     shared round-robin between topic sections. Empty sections are left out, so
     the digest may have no sections at all. Deterministic.
+
+    `eligible`, when given, must return what `eligibility(prefs, candidates)`
+    does: a planner passes lists it shares between subscribers. Only as much
+    of each list is read as the limits let into the digest.
     """
-    slots = _slots(prefs, ranked, candidates)
-    best = _best_slot(slots)
-    trending = _trending(slots, best, candidates, trending_count, prefs.max_papers)
+    slots = _slots(prefs, ranked, eligible or eligibility(prefs, candidates))
+    best = _BestSlot(slots)
+    trending = _trending(slots, best, trending_count, prefs.max_papers)
+    room = max(prefs.max_papers - len(trending), 0)
     taken = {r.key for r in trending}
     for index, slot in enumerate(slots):
-        mine = [r for r in slot.eligible if best[r.key] == index and r.key not in taken]
-        slot.chosen = mine if slot.max_papers is None else mine[: max(slot.max_papers, 0)]
-    _cap(slots, max(prefs.max_papers - len(trending), 0))
+        # No section keeps more than `room` after _cap: reading further is waste.
+        limit = room if slot.max_papers is None else min(max(slot.max_papers, 0), room)
+        slot.chosen = _mine(slot, index, best, taken, limit)
+    _cap(slots, room)
 
     sections = []
     if trending:
         entries = [
-            Entry(candidates[r.key], _trending_reason(slots[best[r.key]], r)) for r in trending
+            Entry(candidates[r.key], _trending_reason(slots[best(r.key)], r)) for r in trending
         ]
         sections.append(Section(TRENDING_SLUG, TRENDING_TITLE, entries))
     for slot in slots:
@@ -88,12 +139,11 @@ def compose_digest(
     )
 
 
-def _slots(
-    prefs: Preferences, ranked: Mapping[str, Sequence[Ranked]], candidates: Mapping[str, Paper]
-) -> list[_Slot]:
-    """The subscriber's sections in order, each with its eligible papers. A slug
-    chosen twice counts once; a slug missing from `ranked` has nothing relevant."""
-    catalog = load_catalog()
+def eligibility(prefs: Preferences, candidates: Mapping[str, Paper]) -> Eligible:
+    """The subscriber's rule for a section's papers, in ranking order: a
+    candidate, with at least `min_upvotes`, not a mere cross-list when
+    cross-lists are off, not muted. It depends on the candidates, the
+    cross-lists flag and the mute list only (not on the section's slug)."""
     muted = [m for m in prefs.mute if m.strip()]
     mute_cache: dict[str, bool] = {}
 
@@ -102,6 +152,26 @@ def _slots(
             mute_cache[key] = bool(muted and mentions(candidates[key], muted))
         return mute_cache[key]
 
+    def eligible(slug: str, ranking: Sequence[Ranked], min_upvotes: int) -> Eligibles:
+        entries = [
+            r
+            for r in ranking
+            if r.key in candidates
+            and (candidates[r.key].upvotes or 0) >= min_upvotes
+            and (prefs.cross_lists or r.via != "cross")
+            and not is_muted(r.key)
+        ]
+        return Eligibles(entries, candidates)
+
+    return eligible
+
+
+def _slots(
+    prefs: Preferences, ranked: Mapping[str, Sequence[Ranked]], eligible: Eligible
+) -> list[_Slot]:
+    """The subscriber's sections in order, each with its eligible papers. A slug
+    chosen twice counts once; a slug missing from `ranked` has nothing relevant."""
+    catalog = load_catalog()
     specs: list[tuple[str, str, int | None, int]] = []
     for choice in prefs.topics:
         if choice.slug not in {s[0] for s in specs}:
@@ -113,42 +183,74 @@ def _slots(
     slots = []
     for slug, title, max_papers, topic_min in specs:
         min_upvotes = max(prefs.min_upvotes, topic_min)
-        eligible = [
-            r
-            for r in ranked.get(slug, ())
-            if r.key in candidates
-            and (candidates[r.key].upvotes or 0) >= min_upvotes
-            and (prefs.cross_lists or r.via != "cross")
-            and not is_muted(r.key)
-        ]
-        slots.append(_Slot(slug, title, max_papers, eligible))
+        slots.append(
+            _Slot(slug, title, max_papers, eligible(slug, ranked.get(slug, ()), min_upvotes))
+        )
     return slots
 
 
-def _best_slot(slots: list[_Slot]) -> dict[str, int]:
-    """Each eligible paper's section: highest relevance, earlier section on a tie."""
-    best: dict[str, tuple[float, int]] = {}
-    for index, slot in enumerate(slots):
-        for r in slot.eligible:
-            if r.key not in best or r.relevance > best[r.key][0]:
-                best[r.key] = (r.relevance, index)
-    return {key: index for key, (_, index) in best.items()}
+class _BestSlot:
+    """Each eligible paper's section: highest relevance, earlier section on a
+    tie. Asked per paper, for the few papers a digest reads."""
+
+    def __init__(self, slots: list[_Slot]) -> None:
+        self._maps = [slot.eligible.relevance for slot in slots] if len(slots) > 1 else []
+        self._found: dict[str, int] = {}
+
+    def __call__(self, key: str) -> int:
+        if not self._maps:
+            return 0  # one section: every eligible paper is its own
+        index = self._found.get(key)
+        if index is None:
+            top = None
+            for i, relevance in enumerate(self._maps):
+                value = relevance.get(key)
+                if value is not None and (top is None or value > top):
+                    top, index = value, i
+            self._found[key] = index
+        return index
 
 
-def _trending(
-    slots: list[_Slot],
-    best: dict[str, int],
-    candidates: Mapping[str, Paper],
-    count: int,
-    max_papers: int,
-) -> list[Ranked]:
-    """The most upvoted eligible papers (ties: trend score, then key)."""
-    ranked = {
-        r.key: r for index, slot in enumerate(slots) for r in slot.eligible if best[r.key] == index
-    }
-    upvoted = [r for r in ranked.values() if (candidates[r.key].upvotes or 0) > 0]
-    upvoted.sort(key=lambda r: (-(candidates[r.key].upvotes or 0), -r.trend, r.key))
-    return upvoted[: max(min(count, max_papers), 0)]
+def _trending(slots: list[_Slot], best: _BestSlot, count: int, max_papers: int) -> list[Ranked]:
+    """The most upvoted eligible papers (ties: trend score, then key), each as
+    its own section ranked it: the sections' upvoted lists merged in order,
+    each paper taken from its section's list only."""
+    wanted = max(min(count, max_papers), 0)
+    if not wanted:
+        return []
+    streams = [_tagged(index, slot.eligible.upvoted) for index, slot in enumerate(slots)]
+    out: list[Ranked] = []
+    for _, index, r in heapq.merge(*streams, key=_first):
+        if best(r.key) == index:
+            out.append(r)
+            if len(out) == wanted:
+                break
+    return out
+
+
+def _tagged(index: int, upvoted: list[tuple[tuple, Ranked]]) -> Iterator[tuple]:
+    """The upvoted list's items with their section's index (a generator
+    expression would read the loop's index late)."""
+    for order, r in upvoted:
+        yield order, index, r
+
+
+def _first(item: tuple) -> tuple:
+    return item[0]
+
+
+def _mine(slot: _Slot, index: int, best: _BestSlot, taken: set[str], limit: int) -> list[Ranked]:
+    """The first `limit` of the slot's eligible papers that belong to it (its
+    best section, not in trending), in ranking order."""
+    out: list[Ranked] = []
+    if limit <= 0:
+        return out
+    for r in slot.eligible.entries:
+        if best(r.key) == index and r.key not in taken:
+            out.append(r)
+            if len(out) == limit:
+                break
+    return out
 
 
 def _trending_reason(slot: _Slot, r: Ranked) -> str:

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection
 
-from digest.compose import compose_digest
+from digest.compose import Eligible, Eligibles, compose_digest, eligibility
 from digest.digests import Digest, Entry, Section
 from digest.papers import Paper
 from digest.periods import (
@@ -26,6 +26,7 @@ from digest.periods import (
     parse_period,
     period_for_date,
 )
+from digest.preferences import Preferences
 from digest.ranking import Ranked, RankingIndex, TopicRanking, rank_topic
 from digest.received import Received
 from digest.selection import (
@@ -33,13 +34,14 @@ from digest.selection import (
     POOL_DAYS,
     ByArrival,
     CandidatePool,
+    Cut,
     arrival_order,
     load_pool,
 )
 from digest.store import editions as edition_store
-from digest.store.edition_claims import HistoryRow, histories
+from digest.store.edition_claims import History, histories
 from digest.store.subscribers import Subscriber
-from digest.topics import custom_topic, get_topic, load_catalog
+from digest.topics import INTERESTS_SLUG, custom_topic, get_topic, load_catalog
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,12 @@ log = logging.getLogger(__name__)
 GAP_HORIZON = timedelta(days=2 * POOL_DAYS)
 # Shared plans a run keeps (Planner.plan_shared), least recently used dropped.
 SHARED_PLANS = 20_000
+# Candidates lists a run keeps (Planner.candidates), one per cut: a handful in
+# a day's run, where every edition before was claimed by a few runs.
+UNSENT_CUTS = 256
+# Eligible lists of catalog topics a run keeps (Planner._shared_eligible): one
+# per topic, cut, floor and mute list in use.
+SHARED_ELIGIBLE = 4096
 
 
 @dataclass
@@ -75,7 +83,8 @@ class Planner:
     _arrivals: dict[int, tuple[list[Ranked], ByArrival[Ranked]]] = field(default_factory=dict)
     _papers: dict[str, Paper] | None = None
     _shared: dict[tuple, Digest] = field(default_factory=dict)
-    _unsent: dict[tuple, dict[str, Paper]] = field(default_factory=dict)
+    _unsent: dict[Cut, dict[str, Paper]] = field(default_factory=dict)
+    _eligible: dict[tuple, Eligibles] = field(default_factory=dict)
     # What subscribers have received, by digest id (digest.received).
     received: Received = field(default_factory=Received)
 
@@ -130,6 +139,11 @@ class Planner:
         """The subscriber's digest for `period` from their candidates."""
         prefs = subscriber.prefs
         chosen = self.candidates(prefs.frequency, previous_claim, sent)
+        eligible = eligibility(prefs, chosen)
+        if not sent:
+            eligible = self._shared_eligible(
+                prefs, self.cut(prefs.frequency, previous_claim), eligible
+            )
         digest = compose_digest(
             prefs,
             self._narrowed(self.rankings_for(subscriber), previous_claim),
@@ -137,38 +151,79 @@ class Planner:
             period=period,
             edition_date=parse_period(period)[1],
             frequency=prefs.frequency,
+            eligible=eligible,
         )
         return Planned(subscriber, period, digest, previous_claim=previous_claim)
+
+    def _shared_eligible(self, prefs: Preferences, cut: Cut, eligible: Eligible) -> Eligible:
+        """`eligible` (the subscriber's `compose.eligibility` over the cut's
+        candidates with nothing sent) with a catalog topic's lists shared by the
+        run: such a list depends only on the topic's narrowed ranking and the
+        candidates (both fixed by the cut), the section's minimum upvotes, the
+        cross-lists flag and the mute list. Custom interests are one
+        subscriber's own and are filtered afresh. The `SHARED_ELIGIBLE` most
+        recently used lists are kept."""
+        flags = (prefs.cross_lists, tuple(m for m in prefs.mute if m.strip()))
+
+        def shared(slug: str, ranking: Sequence[Ranked], min_upvotes: int) -> Eligibles:
+            if slug == INTERESTS_SLUG or slug not in self._rankings:
+                return eligible(slug, ranking, min_upvotes)
+            key = (slug, cut, min_upvotes, flags)
+            found = self._eligible.pop(key, None)
+            if found is None:
+                found = eligible(slug, ranking, min_upvotes)
+                if len(self._eligible) >= SHARED_ELIGIBLE:
+                    del self._eligible[next(iter(self._eligible))]  # the least recently used
+            self._eligible[key] = found  # now the most recently used
+            return found
+
+        return shared
+
+    @property
+    def pool_index(self) -> CandidatePool:
+        """The pool sorted for `selection.candidates` by bisection, built once."""
+        if self._candidates is None:
+            self._candidates = CandidatePool(self.pool)
+        return self._candidates
+
+    def cut(self, frequency: str, previous_claim: datetime | None) -> Cut:
+        """`CandidatePool.cut`: claims with the same cut have the same candidates
+        and the same narrowed rankings, hence (with the same preferences and
+        nothing sent) the same digest."""
+        return self.pool_index.cut(frequency=frequency, previous_claim=previous_claim, now=self.now)
 
     def candidates(
         self, frequency: str, previous_claim: datetime | None, sent: set[str]
     ) -> dict[str, Paper]:
-        """`selection.candidates` by bisection; with nothing sent, once per
-        (frequency, previous claim) for the run (read-only for callers)."""
-        if self._candidates is None:
-            self._candidates = CandidatePool(self.pool)
-        key = (frequency, previous_claim)
-        if sent or key not in self._unsent:
-            chosen = self._candidates.candidates(
-                frequency=frequency, previous_claim=previous_claim, sent=sent, now=self.now
-            )
-            if sent:
-                return chosen
-            self._unsent[key] = chosen
-        return self._unsent[key]
+        """`selection.candidates`: the cut's candidates with nothing sent, found
+        by bisection once per cut for the run (read-only for callers), minus
+        `sent` (the same papers in the same order as a scan of the pool, for
+        the cost of a pass over the day's candidates)."""
+        cut = self.cut(frequency, previous_claim)
+        unsent = self._unsent.pop(cut, None)
+        if unsent is None:
+            unsent = self.pool_index.at(cut, sent=set(), now=self.now)
+            if len(self._unsent) >= UNSENT_CUTS:
+                del self._unsent[next(iter(self._unsent))]  # the least recently used
+        self._unsent[cut] = unsent  # now the most recently used
+        if not sent:
+            return unsent
+        return {key: paper for key, paper in unsent.items() if key not in sent}
 
     def plan_shared(
         self, subscriber: Subscriber, period: str, *, previous_claim: datetime | None
     ) -> Digest:
         """The digest `plan()` makes with nothing sent yet, computed once per
         run for every subscriber with the same digest preferences, period and
-        previous claim. The caller checks its papers against what the
-        subscriber has received (`digest.received`) and calls `plan()` with
-        them when any was; otherwise it is the subscriber's digest, because
-        removing a candidate the digest does not show changes nothing in it.
-        The `SHARED_PLANS` most recently used are kept (memory stays bounded
-        however long the list; a popular plan stays)."""
-        key = (digest_preferences(subscriber.prefs), period, previous_claim)
+        cut (`cut()`: previous claims between the same two arrivals). The
+        caller checks its papers against what the subscriber has received
+        (`digest.received`) and calls `plan()` with them when any was;
+        otherwise it is the subscriber's digest, because removing a candidate
+        the digest does not show changes nothing in it. The `SHARED_PLANS` most
+        recently used are kept (memory stays bounded however long the list; a
+        popular plan stays)."""
+        prefs = subscriber.prefs
+        key = (digest_preferences(prefs), period, self.cut(prefs.frequency, previous_claim))
         digest = self._shared.pop(key, None)
         if digest is None:
             planned = self.plan(subscriber, period, previous_claim=previous_claim, sent=set())
@@ -276,20 +331,26 @@ def history(
     released papers are candidates again (the sent log still removes
     everything shown; papers the editions after the gap left out are
     considered once more, the price of never stranding one)."""
-    rows = histories(conn, [subscriber_id]).get(subscriber_id, [])
-    floor = floor_from(rows, now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    found = histories(conn, [subscriber_id], since=now - GAP_HORIZON).get(subscriber_id)
+    floor = floor_from(found or History(), now)
     return floor, edition_store.sent_keys(conn, subscriber_id)
 
 
-def floor_from(rows: Sequence[HistoryRow], now: datetime) -> datetime | None:
-    """`history()`'s floor from the subscriber's edition rows (all of them, as
-    `edition_claims.histories` reads them): the counted editions claimed
-    within `GAP_HORIZON`, plus the last one before it."""
+def floor_from(history: History, now: datetime) -> datetime | None:
+    """`history()`'s floor from the subscriber's `History` (read, as
+    `edition_claims.histories` does, since `now - GAP_HORIZON` or earlier):
+    the counted editions claimed within `GAP_HORIZON`, plus the last one
+    before it."""
     horizon = now - GAP_HORIZON
-    counted = [r for r in rows if r.status in edition_store.COUNTED_STATES]
+    if history.since is not None and history.since > horizon:
+        raise ValueError("the history does not reach back to the gap horizon")
+    counted = [r for r in history.rows if r.status in edition_store.COUNTED_STATES]
     recent = sorted((r for r in counted if r.claimed_at >= horizon), key=lambda r: r.claimed_at)
     spans = [(r.reached_after, r.claimed_at) for r in recent]
     before = [r.claimed_at for r in counted if r.claimed_at < horizon]
+    if history.older_claim is not None:
+        before.append(history.older_claim)
     return candidates_floor(([(None, max(before))] if before else []) + spans)
 
 

@@ -55,9 +55,15 @@ def counted(rows: Sequence[HistoryRow], since: datetime | None = None) -> list[i
 
 def could_hold(digest: Digest, rows: Sequence[HistoryRow]) -> list[int]:
     """Digest ids of the editions among `rows` that could have shown a paper of
-    `digest`: counted, claimed since its oldest paper first reached us (with
-    the clock margin of `digest.selection`)."""
+    `digest`: counted, claimed since `reached_since(digest)`."""
+    if not digest.papers:
+        return []
+    return counted(rows, since=reached_since(digest))
+
+
+def reached_since(digest: Digest) -> datetime | None:
+    """How far back an edition could have shown a paper of `digest`: since its
+    oldest stamped paper first reached us (less the clock margin of
+    `digest.selection`); None (any time) when none has that stamp."""
     seen = [p.first_seen_at for p in digest.papers if p.first_seen_at is not None]
-    if not seen:
-        return counted(rows) if digest.papers else []
-    return counted(rows, since=min(seen) - CLOCK_MARGIN)
+    return min(seen) - CLOCK_MARGIN if seen else None

@@ -22,7 +22,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from sqlalchemy import Connection
 
@@ -78,6 +78,15 @@ def _reached_after(paper: Paper, moment: datetime) -> bool:
     return any(d is not None and d > moment for d in (paper.first_seen_at, paper.trending_seen_at))
 
 
+class Cut(NamedTuple):
+    """`CandidatePool.cut`: the frequency whose window applies (None: a first
+    edition, cut by the papers' own dates) and the position in the sorted pool
+    the candidates start at."""
+
+    frequency: str | None
+    start: int
+
+
 class CandidatePool:
     """The pool sorted once by when each paper reached us and by its own date,
     so a subscriber's candidates are found by bisection instead of a pass over
@@ -95,6 +104,19 @@ class CandidatePool:
         self._date = [moment for moment, _, _ in by_date]
         self._date_papers = [(i, p) for _, i, p in by_date]
 
+    def cut(self, *, frequency: str, previous_claim: datetime | None, now: datetime) -> Cut:
+        """Where a subscriber's candidates begin in the sorted pool, as a key:
+        two calls with the same cut (and the same `sent` and `now`) get the
+        same candidates. Previous claims that fall between the same two
+        arrivals make the same cut, so subscribers whose last editions were
+        claimed at different moments of one run share it. (A first edition's
+        window does not depend on the frequency; a later one's does.)"""
+        if previous_claim is None:
+            return Cut(
+                None, bisect.bisect_right(self._date, now - timedelta(days=FIRST_EDITION_DAYS))
+            )
+        return Cut(frequency, bisect.bisect_right(self._reach, previous_claim - CLOCK_MARGIN))
+
     def candidates(
         self,
         *,
@@ -103,16 +125,18 @@ class CandidatePool:
         sent: set[str],
         now: datetime,
     ) -> dict[str, Paper]:
-        if previous_claim is None:
-            dated_after = now - timedelta(days=FIRST_EDITION_DAYS)
-            start = bisect.bisect_right(self._date, dated_after)
-            chosen = [(i, p) for i, p in self._date_papers[start:] if p.key not in sent]
+        cut = self.cut(frequency=frequency, previous_claim=previous_claim, now=now)
+        return self.at(cut, sent=sent, now=now)
+
+    def at(self, cut: Cut, *, sent: set[str], now: datetime) -> dict[str, Paper]:
+        """The candidates of every claim with this `cut` (see `cut()`)."""
+        if cut.frequency is None:
+            chosen = [(i, p) for i, p in self._date_papers[cut.start :] if p.key not in sent]
         else:
-            dated_after = now - timedelta(days=WINDOW_DAYS[frequency])
-            start = bisect.bisect_right(self._reach, previous_claim - CLOCK_MARGIN)
+            dated_after = now - timedelta(days=WINDOW_DAYS[cut.frequency])
             chosen = [
                 (i, p)
-                for i, p in self._reach_papers[start:]
+                for i, p in self._reach_papers[cut.start :]
                 if p.key not in sent and _dated_after(p, dated_after)
             ]
         chosen.sort(key=_position)

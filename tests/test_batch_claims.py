@@ -58,6 +58,39 @@ def test_a_paper_sent_60_days_ago_that_trends_again_is_not_sent_again(engine, tm
     }
 
 
+def test_a_replan_that_brings_up_a_paper_sent_before_the_horizon_reads_every_edition(
+    engine, tmp_path
+):
+    """Ada was sent A 60 days ago and B 2 days ago; both trend again. The
+    shared digest (one paper) shows B; without B her digest would show A,
+    which only her old edition holds: she gets C, a new paper, instead."""
+    ada = subscribe(engine, "ada@example.org", now=DAY1, max_papers=1)
+    store(engine, [vision_paper(0, DAY1)], DAY1)
+    assert send(engine, tmp_path / "a", DAY1 + timedelta(hours=8)).counts["sent"] == 1
+    assert paper_keys_in(read_outbox(tmp_path / "a")[0]) == {"2611.14000"}
+    day58 = DAY1 + timedelta(days=58)
+    store(engine, [vision_paper(1, day58)], day58)
+    assert send(engine, tmp_path / "b", day58 + timedelta(hours=8)).counts["sent"] == 1
+    assert paper_keys_in(read_outbox(tmp_path / "b")[0]) == {"2611.14001"}
+
+    later = DAY1 + timedelta(days=60)
+    bob = subscribe(engine, "bob@example.org", now=later, max_papers=1)
+    assert ada != bob
+    again = dict(trending_at=later, sources=["arxiv", "hf"])
+    store(
+        engine,
+        [
+            vision_paper(0, later, upvotes=800, **again),
+            vision_paper(1, later, upvotes=900, **again),
+            vision_paper(2, later),
+        ],
+        later,
+    )
+    assert send(engine, tmp_path / "c", later + timedelta(hours=8)).counts["sent"] == 2
+    got = {m["To"]: paper_keys_in(m) for m in read_outbox(tmp_path / "c")}
+    assert got == {"ada@example.org": {"2611.14002"}, "bob@example.org": {"2611.14001"}}
+
+
 def _prefs(n: int) -> Preferences:
     # The first batch's digest differs from the next ones': a run inserting a
     # digest another run has inserted but not committed waits for that commit,

@@ -3,21 +3,22 @@
 `claim_editions` writes a batch's claims with a handful of statements: the
 digests they show (shared, `digest.store.digests`), then the edition rows,
 whose unique (subscriber, period) key decides who wins when two runs race.
-`histories` reads the small columns of every edition of a batch's
-subscribers in one query.
+`histories` reads what planning a batch needs of its subscribers' editions:
+the small columns of the recent ones, a summary of the older ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, DateTime, case, func, select, type_coerce
 
-from digest.db.schema import editions
+from digest.db.schema import UTCDateTime, editions
 from digest.store.digests import paper_keys, record_key, save_digests
+from digest.store.editions import COUNTED_STATES
 from digest.store.upsert import insert
 
 
@@ -86,20 +87,94 @@ class HistoryRow(NamedTuple):
     digest_id: int | None
 
 
-def histories(conn: Connection, subscriber_ids: Collection[int]) -> dict[int, list[HistoryRow]]:
-    """Every edition of each subscriber, small columns only, in one query: what
-    planning a batch needs (claimed periods, the candidates floor, what was
-    received). Subscribers without editions are left out."""
-    columns = (
-        editions.c.subscriber_id,
-        editions.c.period,
-        editions.c.status,
-        editions.c.claimed_at,
-        editions.c.reached_after,
-        editions.c.digest_id,
-    )
-    query = select(*columns).where(editions.c.subscriber_id.in_(list(subscriber_ids)))
-    found: dict[int, list[HistoryRow]] = {}
-    for sid, *rest in conn.execute(query):
-        found.setdefault(sid, []).append(HistoryRow(*rest))
+@dataclass
+class History:
+    """A subscriber's editions as planning reads them. `rows` are those claimed
+    at or after `since` (all of them when `since` is None); of the older ones
+    only what planning asks of them: `older_periods`, the chronologically
+    latest daily and weekly periods claimed (so that `latest_period` over
+    these and `rows`' periods is the latest of all), and `older_claim`, the
+    latest claim of a counted edition (`COUNTED_STATES`)."""
+
+    rows: list[HistoryRow] = field(default_factory=list)
+    since: datetime | None = None
+    older_periods: list[str] = field(default_factory=list)
+    older_claim: datetime | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Whether `rows` are every edition."""
+        return self.since is None
+
+    def periods(self) -> list[str]:
+        """Claimed periods, enough for `latest_period` (all of them if complete)."""
+        return [r.period for r in self.rows] + self.older_periods
+
+
+# The moments naive, as stored (UTC): `_Aware` attaches the zone once per
+# distinct moment, as `UTCDateTime` would per row (a run's editions share
+# their claim moment, and there are a year of rows per subscriber to read).
+_COLUMNS = (
+    editions.c.subscriber_id,
+    editions.c.period,
+    editions.c.status,
+    type_coerce(editions.c.claimed_at, DateTime()),
+    type_coerce(editions.c.reached_after, DateTime()),
+    editions.c.digest_id,
+)
+
+
+class _Aware(dict):
+    """Naive UTC moment -> the same moment, aware (what `UTCDateTime` reads)."""
+
+    def __missing__(self, moment: datetime) -> datetime:
+        aware = self[moment] = moment.replace(tzinfo=UTC)
+        return aware
+
+
+def histories(
+    conn: Connection, subscriber_ids: Collection[int], *, since: datetime | None = None
+) -> dict[int, History]:
+    """Each subscriber's `History`, in two queries whatever their number: the
+    small columns of their editions claimed at or after `since` (every edition
+    when None), and a summary of the older ones. Subscribers without editions
+    are left out.
+
+    A daily subscriber keeps a year of editions: planning reads a few weeks of
+    rows and one summary row instead of hundreds of rows each."""
+    ids = list(subscriber_ids)
+    query = select(*_COLUMNS).where(editions.c.subscriber_id.in_(ids))
+    if since is not None:
+        query = query.where(editions.c.claimed_at >= since)
+    found: dict[int, History] = {}
+    aware = _Aware()
+    for sid, period, status, claimed_at, reached_after, digest_id in conn.execute(query):
+        history = found.get(sid)
+        if history is None:
+            history = found[sid] = History(since=since)
+        reached = None if reached_after is None else aware[reached_after]
+        history.rows.append(HistoryRow(period, status, aware[claimed_at], reached, digest_id))
+    if since is not None:
+        for sid, daily, weekly, claim in conn.execute(_older(ids, since)):
+            history = found.setdefault(sid, History(since=since))
+            history.older_periods = [p for p in (daily, weekly) if p is not None]
+            history.older_claim = claim
     return found
+
+
+def _older(ids: list[int], before: datetime):
+    """Per subscriber with editions claimed before `before`: the latest daily
+    period, the latest weekly period (zero-padded, so the greatest string is
+    the latest within each kind) and the latest counted claim."""
+    weekly = editions.c.period.like("%-W%")
+    counted = editions.c.status.in_(COUNTED_STATES)
+    return (
+        select(
+            editions.c.subscriber_id,
+            func.max(case((~weekly, editions.c.period))),
+            func.max(case((weekly, editions.c.period))),
+            func.max(type_coerce(case((counted, editions.c.claimed_at)), UTCDateTime)),
+        )
+        .where(editions.c.subscriber_id.in_(ids), editions.c.claimed_at < before)
+        .group_by(editions.c.subscriber_id)
+    )

@@ -1,0 +1,85 @@
+"""`edition_claims.histories` read from the gap horizon on gives planning what
+reading every edition gives: the latest claimed period, the candidates floor,
+the recent rows themselves (a year of editions is a few weeks of rows and one
+summary row)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from digest.db.schema import editions
+from digest.editions import GAP_HORIZON, floor_from
+from digest.periods import latest_period
+from digest.store.edition_claims import History, histories
+from tests.pipeline_helpers import subscribe
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+STATES = ["pending", "queued", "sending", "sent", "failed", "unknown", "empty"]
+
+
+def _period(rng: random.Random, moment: datetime) -> str:
+    day = moment.date() - timedelta(days=rng.choice([0, 0, 1, 40]))  # some --date sends
+    if rng.random() < 0.3:
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    return day.isoformat()
+
+
+def _editions(rng: random.Random, sid: int) -> list[dict]:
+    """A year of claims, mostly a chain (each counting from the one before),
+    some released or failed, a few gaps."""
+    rows, periods, previous = [], set(), None
+    moment = NOW - timedelta(days=rng.randint(30, 365))
+    while moment < NOW:
+        period = _period(rng, moment)
+        if period not in periods:
+            periods.add(period)
+            status = rng.choice(STATES)
+            rows.append(
+                {
+                    "subscriber_id": sid,
+                    "period": period,
+                    "status": status,
+                    "claimed_at": moment,
+                    "reached_after": previous if rng.random() < 0.9 else moment - timedelta(days=3),
+                    "digest_id": rng.choice([None, rng.randint(1, 10_000)]),
+                    "paper_count": 0,
+                }
+            )
+            if status != "failed":
+                previous = moment
+        moment += timedelta(hours=rng.choice([24, 24, 24, 7 * 24, 90 * 24, 3]))
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_reading_from_the_horizon_plans_what_reading_everything_plans(engine, seed):
+    rng = random.Random(seed)
+    ids = [subscribe(engine, f"r{n}@example.org", now=NOW - timedelta(days=400)) for n in range(12)]
+    with engine.begin() as conn:
+        rows = [row for sid in ids[:-1] for row in _editions(rng, sid)]  # the last: none
+        conn.execute(editions.insert(), rows)
+    since = NOW - GAP_HORIZON
+    with engine.begin() as conn:
+        whole = histories(conn, ids)
+        recent = histories(conn, ids, since=since)
+    assert set(whole) == set(recent) == set(ids[:-1])
+    for sid in ids[:-1]:
+        full, part = whole[sid], recent[sid]
+        assert full.complete and not part.complete
+        assert sorted(part.rows) == sorted(r for r in full.rows if r.claimed_at >= since)
+        assert all(r.claimed_at.tzinfo is UTC for r in part.rows)
+        assert latest_period(part.periods()) == latest_period(full.periods())
+        assert floor_from(part, NOW) == floor_from(full, NOW)
+    # Older editions were summarised, not left out.
+    assert sum(len(whole[sid].rows) - len(recent[sid].rows) for sid in ids[:-1]) > 30
+    assert sum(recent[sid].older_claim is not None for sid in ids[:-1]) > 5
+    assert floor_from(History(), NOW) is None
+
+
+def test_a_history_read_too_late_is_refused():
+    with pytest.raises(ValueError):
+        floor_from(History(since=NOW - GAP_HORIZON + timedelta(seconds=1)), NOW)
