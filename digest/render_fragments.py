@@ -81,13 +81,20 @@ class Fragments:
             papers = []
             for entry in section.entries:
                 number += 1
-                key = (id(entry.paper), entry.reason)
+                key = (id(entry.paper), entry.reason, number)
                 if key not in self._views:
                     # The paper is kept so its id cannot be reused while cached.
-                    self._views[key] = (entry.paper, paper_view(entry, self.site))
-                papers.append(replace(self._views[key][1], number=number))
+                    self._views[key] = (entry.paper, self._numbered(entry, number))
+                papers.append(self._views[key][1])
             out.append({"title": inert(section.title, 120), "papers": papers})
         return out
+
+    def _numbered(self, entry, number: int) -> PaperView:
+        """The entry's view at position `number` (views are read, never changed)."""
+        key = (id(entry.paper), entry.reason, 0)
+        if key not in self._views:
+            self._views[key] = (entry.paper, paper_view(entry, self.site))
+        return replace(self._views[key][1], number=number)
 
     def text_card(self, view: PaperView) -> str:
         key = (*_view_key(view), view.number)
