@@ -144,18 +144,20 @@ class CompiledDigest:
 
 
 def compile_digest(
-    digest: Digest, site: SiteInfo, fragments: Fragments | None = None
+    digest: Digest, site: SiteInfo, fragments: Fragments | None = None, shown: int | None = None
 ) -> CompiledDigest:
     """Render `digest` for everybody: subject, text and (format "html") MJML
     compiled to HTML within `HTML_BUDGET`. One MJML compile of the whole digest
     in the common case; given `fragments` (one send run's, see
     `digest.render_fragments`), the same result assembled from paper cards and
-    frames compiled once per run, the budget checked on their sizes."""
+    frames compiled once per run, the budget checked on their sizes (or, given
+    `shown`, what `shown_papers` found with the same fragments)."""
     context, total, subject = _contexts(digest, site, fragments)
-    shown, mjml, html_out, compiles = total, None, None, 0
+    fitted, shown = shown, total
+    mjml, html_out, compiles = None, None, 0
     if digest.format != "text" and fragments is not None:
         before = fragments.compiles
-        shown = _fitting(context, total, subject, fragments)
+        shown = _fitting(context, total, subject, fragments) if fitted is None else fitted
         mjml, html_out = fragments.html({**context("html", shown), **subject})
         compiles = fragments.compiles - before
     elif digest.format != "text":
@@ -371,7 +373,9 @@ class CompileCache:
                 digest.period, digest.edition_date, digest.frequency, self.site, digest.format
             )
         else:
-            compiled = compile_digest(digest, self.site, self.fragments)
+            known = self._shown.get(id(digest))
+            shown = None if known is None else len(known[1])
+            compiled = compile_digest(digest, self.site, self.fragments, shown)
         self._items[key] = compiled
         if len(self._items) > self.maxsize:
             self._items.popitem(last=False)
