@@ -83,6 +83,7 @@ class Planner:
     _arrivals: dict[int, tuple[list[Ranked], ByArrival[Ranked]]] = field(default_factory=dict)
     _papers: dict[str, Paper] | None = None
     _shared: dict[tuple, Digest] = field(default_factory=dict)
+    _replans: dict[tuple, Digest] = field(default_factory=dict)
     _unsent: dict[Cut, dict[str, Paper]] = field(default_factory=dict)
     _eligible: dict[tuple, Eligibles] = field(default_factory=dict)
     # What subscribers have received, by digest id (digest.received).
@@ -136,7 +137,41 @@ class Planner:
         previous_claim: datetime | None,
         sent: set[str],
     ) -> Planned:
-        """The subscriber's digest for `period` from their candidates."""
+        """The subscriber's digest for `period` from their candidates. With
+        something `sent`, the digest is made once per run for every subscriber
+        with the same digest preferences, period, cut (`cut()`) and sent
+        candidates: it depends on `sent` only through the candidates it removes
+        (readers of the same topics mostly received the same papers, so a paper
+        trending again sends many of them back to planning with the same
+        set). The `SHARED_PLANS` most recently used are kept."""
+        if not sent:
+            return self._plan(subscriber, period, previous_claim=previous_claim, sent=sent)
+        prefs = subscriber.prefs
+        unsent = self.candidates(prefs.frequency, previous_claim, set())
+        removed = frozenset(key for key in sent if key in unsent)
+        key = (
+            digest_preferences(prefs),
+            period,
+            self.cut(prefs.frequency, previous_claim),
+            removed,
+        )
+        digest = self._replans.pop(key, None)
+        if digest is None:
+            planned = self._plan(subscriber, period, previous_claim=previous_claim, sent=sent)
+            digest = planned.digest
+            if len(self._replans) >= SHARED_PLANS:
+                del self._replans[next(iter(self._replans))]  # the least recently used
+        self._replans[key] = digest  # now the most recently used
+        return Planned(subscriber, period, digest, previous_claim=previous_claim)
+
+    def _plan(
+        self,
+        subscriber: Subscriber,
+        period: str,
+        *,
+        previous_claim: datetime | None,
+        sent: set[str],
+    ) -> Planned:
         prefs = subscriber.prefs
         chosen = self.candidates(prefs.frequency, previous_claim, sent)
         eligible = eligibility(prefs, chosen)

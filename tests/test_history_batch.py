@@ -152,3 +152,32 @@ def test_claims_between_the_same_two_arrivals_share_one_plan():
     assert planner.cut("daily", after) != planner.cut("daily", late)
     assert third == alone.digest and third != first
     assert shown.key not in {p.key for p in third.papers}
+
+
+def test_replans_with_the_same_sent_candidates_share_one_digest():
+    pool = vision_pool(8)
+    planner = Planner(pool, NOW)
+    prefs = Preferences(topics=[TopicChoice("computer-vision")], max_papers=5)
+    ada = Subscriber(1, "ada@example.org", "active", prefs, NOW)
+    bob = Subscriber(2, "bob@example.org", "active", prefs, NOW)
+    claim = NOW - timedelta(days=2)
+    shown = planner.plan_shared(ada, "2026-11-30", previous_claim=claim).papers
+    assert len(shown) >= 2
+    # Both received the digest's first paper; Bob also papers that are no
+    # candidates now (older ones): the same candidates are removed.
+    old = {"2501.00001", "2501.00002"}
+    first = planner.plan(ada, "2026-11-30", previous_claim=claim, sent={shown[0].key})
+    second = planner.plan(bob, "2026-11-30", previous_claim=claim, sent={shown[0].key} | old)
+    assert first.digest is second.digest
+    assert first.subscriber is ada and second.subscriber is bob
+    alone = Planner(pool, NOW).plan(bob, "2026-11-30", previous_claim=claim, sent={shown[0].key})
+    assert alone.digest == first.digest
+    assert shown[0].key not in {p.key for p in first.digest.papers}
+    # Another sent candidate: another digest, the one planning alone makes.
+    sent = {shown[0].key, shown[1].key}
+    third = planner.plan(ada, "2026-11-30", previous_claim=claim, sent=sent)
+    assert third.digest is not first.digest
+    assert (
+        third.digest
+        == Planner(pool, NOW).plan(ada, "2026-11-30", previous_claim=claim, sent=sent).digest
+    )
