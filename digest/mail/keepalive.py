@@ -170,9 +170,20 @@ class KeepAliveClient(Client):
     def __init__(self, *args, connection: Connection, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.connection = connection
+        # The clients of the chain's segments (`client.mail.send`), made once
+        # rather than at every request; kept per setting they copy.
+        self._segments: dict[tuple, KeepAliveClient] = {}
 
     def _build_client(self, name=None):
-        url_path = self._url_path + [name] if name else self._url_path
+        if not name:
+            return self._new_client(self._url_path)
+        key = (name, self.host, self._version, self.append_slash, self.timeout)
+        segment = self._segments.get(key)
+        if segment is None:
+            segment = self._segments[key] = self._new_client(self._url_path + [name])
+        return segment
+
+    def _new_client(self, url_path: list) -> KeepAliveClient:
         return KeepAliveClient(
             host=self.host,
             version=self._version,

@@ -130,18 +130,21 @@ def set_each(
             .returning(editions.c.id)
         )
         return list(conn.execute(statement).scalars())
-    statement = _set_one_value(status, column, run_id is not None, tuple(sorted(values)))
+    ids = list(own)
+    size = _list_size(len(ids))
+    statement = _set_one_value(status, column, run_id is not None, tuple(sorted(values)), size)
     bound = {f"new_{name}": value for name, value in values.items()}
-    params = {"ids": list(own), "run": run_id, "new_value": distinct.pop(), **bound}
-    return list(conn.execute(statement, params).scalars())
+    params = {**_list_params("ids", ids, size), "run": run_id, "new_value": distinct.pop(), **bound}
+    return [row[0] for row in conn.execute(statement, params)]
 
 
-@functools.lru_cache(maxsize=32)
-def _set_one_value(status: str, column: str, held: bool, names: tuple[str, ...]):
+@functools.lru_cache(maxsize=64)
+def _set_one_value(status: str, column: str, held: bool, names: tuple[str, ...], size: int | None):
     """`set_each`'s statement when every edition gets the same value, built
     once per shape (once per provider call it is most of the cost): binds
-    "ids", "run" (when `held`), "new_value" and "new_<name>" for `names`."""
-    where = [editions.c.id.in_(bindparam("ids", expanding=True))]
+    the list "ids" (`_in_list`, `size`), "run" (when `held`), "new_value"
+    and "new_<name>" for `names`."""
+    where = [_in_list(editions.c.id, "ids", size)]
     if held:
         where += [editions.c.run_id == bindparam("run"), editions.c.status == "sending"]
     values = {
@@ -209,14 +212,39 @@ def _run_is(run_id: int | None):
     return editions.c.run_id.is_(None) if run_id is None else editions.c.run_id == run_id
 
 
-# `hand_over`'s statements, built once (constructing them per provider call
-# costs more than SQLAlchemy's compiled-statement cache saves).
-_CALL = bindparam("ids", expanding=True)
-_MINE_PENDING = (
-    editions.c.id.in_(_CALL),
-    editions.c.status == "pending",
-    editions.c.run_id == bindparam("run"),
-)
+# Short lists bound one parameter per value, the list padded to the next
+# power of two by repeating its last value (IN is a set test), so that a
+# handful of statements serve every list of up to `_FIXED_LIST_MAX` values. An
+# expanding parameter costs more per execution than the whole statement does
+# to the database: SQLAlchemy renders the list into the statement's text at
+# every call. Longer lists stay expanding (few, and SQLite caps a statement's
+# parameters).
+_FIXED_LIST_MAX = 64
+
+
+def _list_size(count: int) -> int | None:
+    """How many parameters a list of `count` values binds as (None: one
+    expanding parameter)."""
+    if not 0 < count <= _FIXED_LIST_MAX:
+        return None
+    return 1 << (count - 1).bit_length()
+
+
+def _in_list(column, name: str, size: int | None):
+    """`column IN` the list bound as `name` (see `_list_params`)."""
+    if size is None:
+        return column.in_(bindparam(name, expanding=True))
+    return column.in_([bindparam(f"{name}_{i}", type_=column.type) for i in range(size)])
+
+
+def _list_params(name: str, values: list, size: int | None) -> dict:
+    """The parameters binding `values` as `_in_list(..., name, size)` does."""
+    if size is None:
+        return {name: values}
+    padded = values + values[-1:] * (size - len(values))
+    return {f"{name}_{i}": value for i, value in enumerate(padded)}
+
+
 # Correlated: one key lookup per edition of the call. (An IN over every active
 # subscriber is a scan of the list per provider call.)
 _ADDRESS = (
@@ -224,16 +252,30 @@ _ADDRESS = (
     .where(subscribers.c.id == editions.c.subscriber_id, subscribers.c.status == "active")
     .scalar_subquery()
 )
-_MOVE = (
-    update(editions)
-    .where(*_MINE_PENDING, _ADDRESS.isnot(None))
-    .values(status="sending", mailer=bindparam("mailer_name"))
-    .returning(editions.c.id, _ADDRESS)
-)
-_LEFT = delete(editions).where(*_MINE_PENDING).returning(editions.c.id)
-_SUPPRESSED = select(suppressions.c.email_hash).where(
-    suppressions.c.email_hash.in_(bindparam("hashes", expanding=True))
-)
+
+
+@functools.lru_cache(maxsize=16)
+def _hand_over_statements(size: int | None):
+    """`hand_over`'s statements for a call of `size` (`_list_size`) editions,
+    built once (constructing them per provider call costs more than
+    SQLAlchemy's compiled-statement cache saves): the move, the release of
+    what was left behind, and the suppression lookup."""
+    mine_pending = (
+        _in_list(editions.c.id, "ids", size),
+        editions.c.status == "pending",
+        editions.c.run_id == bindparam("run"),
+    )
+    move = (
+        update(editions)
+        .where(*mine_pending, _ADDRESS.isnot(None))
+        .values(status="sending", mailer=bindparam("mailer_name"))
+        .returning(editions.c.id, _ADDRESS)
+    )
+    left = delete(editions).where(*mine_pending).returning(editions.c.id)
+    suppressed = select(suppressions.c.email_hash).where(
+        _in_list(suppressions.c.email_hash, "hashes", size)
+    )
+    return move, left, suppressed
 
 
 def hand_over(
@@ -250,13 +292,18 @@ def hand_over(
     ids = list(edition_ids)
     if not ids:
         return [], []
-    mine = {"ids": ids, "run": run_id}
-    rows = conn.execute(_MOVE, {**mine, "mailer_name": mailer}).all()
+    size = _list_size(len(ids))
+    move, left, _ = _hand_over_statements(size)
+    mine = {**_list_params("ids", ids, size), "run": run_id}
+    rows = conn.execute(move, {**mine, "mailer_name": mailer}).all()
     gone = []
     if len(rows) < len(ids):  # lost to another run, or the subscriber is not active
-        gone = list(conn.execute(_LEFT, mine).scalars())
+        gone = [row[0] for row in conn.execute(left, mine)]
     hashes = {row[0]: email_hash(row[1]) for row in rows}
-    suppressed = set(conn.execute(_SUPPRESSED, {"hashes": list(set(hashes.values()))}).scalars())
+    distinct = list(set(hashes.values()))
+    size = _list_size(len(distinct))
+    lookup = _hand_over_statements(size)[2]
+    suppressed = {row[0] for row in conn.execute(lookup, _list_params("hashes", distinct, size))}
     if suppressed:
         refused = [i for i, digest in hashes.items() if digest in suppressed]
         _delete_editions(conn, refused)
