@@ -85,37 +85,32 @@ def deliver_batch(
     by_edition = {p.edition_id: p for p in batch}
     counts: Counter = Counter()
     done: _Done | None = None  # the call sent last, recorded with the next hand-over
-    # One connection for the batch's transactions: a checkout per provider
-    # call (a ping on PostgreSQL, a reset on return) costs about as much as
-    # one of the transaction's statements. It is idle, outside any
-    # transaction, while a request is out.
     try:
-        with engine.connect() as conn:
-            for call in mailer.calls(messages):
-                if ceiling is not None:
-                    ceiling.acquire(len(call))
-                ids = [m.edition_id for m in call]
-                moved, gone = _record_and_hand_over(
-                    conn, done, ids, now=now, run_id=run_id, mailer=mailer.name
-                )
-                done = None
-                counts.update({"skipped": len(gone), "lost": len(call) - len(moved) - len(gone)})
-                moved = set(moved)
-                call = [m for m in call if m.edition_id in moved]
-                if not call:
-                    continue
-                planned = [by_edition[m.edition_id] for m in call]
-                try:
-                    outcomes = send_call(mailer, call)
-                except AuthError as exc:
-                    # Refused before anything was accepted: release this call, then stop.
-                    with conn.begin():
-                        exc.released = edition_store.release(
-                            conn, [m.edition_id for m in call], run_id=run_id
-                        )
-                    raise
-                done = _Done(planned, outcomes)
-                counts.update(o.status for o in outcomes)
+        for call in mailer.calls(messages):
+            if ceiling is not None:
+                ceiling.acquire(len(call))
+            ids = [m.edition_id for m in call]
+            moved, gone = _record_and_hand_over(
+                engine, done, ids, now=now, run_id=run_id, mailer=mailer.name
+            )
+            done = None
+            counts.update({"skipped": len(gone), "lost": len(call) - len(moved) - len(gone)})
+            moved = set(moved)
+            call = [m for m in call if m.edition_id in moved]
+            if not call:
+                continue
+            planned = [by_edition[m.edition_id] for m in call]
+            try:
+                outcomes = send_call(mailer, call)
+            except AuthError as exc:
+                # Refused before anything was accepted: release this call, then stop.
+                with engine.begin() as conn:
+                    exc.released = edition_store.release(
+                        conn, [m.edition_id for m in call], run_id=run_id
+                    )
+                raise
+            done = _Done(planned, outcomes)
+            counts.update(o.status for o in outcomes)
     finally:
         # The last call's outcomes, or those of a call sent before a failure
         # (the ceiling, the next hand-over's transaction) stopped the loop.
@@ -136,7 +131,7 @@ class _Done(NamedTuple):
 
 
 def _record_and_hand_over(
-    conn: Connection,
+    engine: Engine,
     done: _Done | None,
     ids: list[int],
     *,
@@ -146,8 +141,8 @@ def _record_and_hand_over(
 ) -> tuple[list[int], list[int]]:
     """In one transaction: record the outcomes of the call sent before (if
     any), then hand over `ids` (`edition_store.hand_over`: returns (moved,
-    released)). `conn` must be outside a transaction."""
-    with conn.begin():
+    released))."""
+    with engine.begin() as conn:
         if done is not None:
             _record(conn, done.planned, done.outcomes, now=now, run_id=run_id)
         moved, gone = edition_store.hand_over(conn, ids, run_id=run_id, mailer=mailer)
