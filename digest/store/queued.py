@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, select, update
 
 from digest.db.schema import editions
-from digest.store.editions import _with_sections
+from digest.store.editions import _with_sections, pending_among_ids
 
 QUEUED = "queued"
 
@@ -38,7 +38,7 @@ def mark_queued(conn: Connection, edition_ids: Iterable[int], *, run_id: int) ->
         return []
     moved = conn.execute(
         update(editions)
-        .where(editions.c.id.in_(ids), editions.c.status == "pending", editions.c.run_id == run_id)
+        .where(editions.c.id.in_(ids), pending_among_ids(), editions.c.run_id == run_id)
         .values(status=QUEUED)
         .returning(editions.c.id)
     )
