@@ -5,6 +5,8 @@ a scan of each paper's text gives."""
 from __future__ import annotations
 
 import random
+import re
+import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 
@@ -18,7 +20,7 @@ from digest.ranking_index import K1, TITLE_WEIGHT, B
 from digest.selection import ByArrival
 from digest.sources import arxiv_rss, hf_daily
 from digest.store.subscribers import Subscriber
-from digest.textmatch import analyse, contains, stems
+from digest.textmatch import analyse, contains, stems, words
 from digest.topics import INTERESTS_SLUG, Topic, load_catalog
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
@@ -245,3 +247,19 @@ def test_a_cut_made_again_is_the_same_list():
 def test_words_are_stemmed_as_written_whatever_was_stemmed_before():
     assert stems("LLMs llms Models models") == ("llm", "llms", "model", "model")
     assert stems("The LLMs") == ("llm",) and analyse("llms LLMs") == ("llms", "llm")
+
+
+def test_text_is_split_into_words_as_the_unicode_pattern_splits_it():
+    rng = random.Random(7)
+    alphabet = "aZ09_-' .,;:()[]/\\\t\n\x1c\x1f\x7f+=$%&*!?\"`~^|@#<>{}"
+    texts = ["", "LLMs, don't re-rank: 3D-GS_v2 (x86)!", "__init__ a_b", "\x00tab\tend"]
+    texts += ["".join(rng.choices(alphabet, k=rng.randint(1, 60))) for _ in range(500)]
+    texts += ["Schrödinger’s naïve café—Ωmega_x ²"]
+    texts += [p.title or "" for p in POOLS["samples"]] + [
+        p.abstract or "" for p in POOLS["samples"]
+    ]
+    assert sum(t.isascii() for t in texts) > 500 and not all(t.isascii() for t in texts)
+    for text in texts:
+        folded = unicodedata.normalize("NFKD", text)
+        folded = "".join(c for c in folded if not unicodedata.combining(c))
+        assert words(text) == re.findall(r"[^\W_]+", folded), text
