@@ -82,6 +82,11 @@ class RankingIndex:
         self._by_category: dict[str, array] = {}
         self.primary: list[str | None] = []
         self.secondary: list[frozenset[str]] = []
+        # The distinct (primary, secondary) listings, and each paper's: few of them,
+        # so category evidence is worked out once per listing.
+        self.listings: list[tuple[str | None, frozenset[str]]] = []
+        self.listing = array("I")
+        listing_ids: dict[tuple[str | None, frozenset[str]], int] = {}
         shared: dict[frozenset[str], frozenset[str]] = {}
         self._title_lengths, abstract_lengths = array("I"), array("I")
         title_lengths = self._title_lengths
@@ -101,6 +106,11 @@ class RankingIndex:
             secondary = frozenset(categories) - {primary}
             self.primary.append(primary)
             self.secondary.append(shared.setdefault(secondary, secondary))
+            listed = (primary, self.secondary[-1])
+            if listed not in listing_ids:
+                listing_ids[listed] = len(self.listings)
+                self.listings.append(listed)
+            self.listing.append(listing_ids[listed])
             for category in secondary | ({primary} if primary else set()):
                 self._by_category.setdefault(category, array("I")).append(position)
         n = max(len(self.papers), 1)

@@ -15,7 +15,7 @@ import pytest
 from digest.editions import Planner
 from digest.papers import Paper
 from digest.preferences import Preferences, TopicChoice
-from digest.ranking import RankingIndex, _scored, _terms, rank_topic
+from digest.ranking import RankingIndex, _distinctive, _scored, rank_topic
 from digest.ranking_index import K1, TITLE_WEIGHT, B
 from digest.selection import ByArrival
 from digest.sources import arxiv_rss, hf_daily
@@ -126,13 +126,12 @@ class Scan:
 def full_scan(topic: Topic, index: RankingIndex, scan: Scan) -> list:
     """The topic's ranking from scoring every paper of the pool, its evidence
     found by scanning each paper's words (what ranking did before the index)."""
-    text: dict[int, list] = {}
-    for term in _terms(topic):
-        if not term.generic:
-            found = scan.find(term.tokens)
-            idf = index.idf(len(found))
-            for i, saturation in found:
-                text.setdefault(i, []).append((term.weight * idf * saturation, term))
+    text: dict[int, tuple] = {}
+    for k, term in enumerate(_distinctive(topic)):
+        found = scan.find(term.tokens)
+        idf = index.idf(len(found))
+        for i, saturation in found:
+            text[i] = text.get(i, ()) + (term.weight * idf * saturation, k)
     return _scored(topic, index, range(len(index)), text, NOW)
 
 
