@@ -281,7 +281,26 @@ def _scored(
     # Category evidence per distinct listing (few of them), worked out when first met.
     by_listing: list[tuple[float, str, str] | None] = [None] * len(index.listings)
     listing, papers, hits_at, gate = index.listing, index.papers, text.get, topic.min_relevance
+    # Topics without generic terms (custom interests) share the papers matched by
+    # one term alone: made once per run for all of them (see _Alone).
+    alone = None if generic else index.derived(("alone", now), _Alone)
+    memos = None if alone is None else alone.memos(terms)
+
+    def ranked(i: int, evidence: float, hits: _Hits, label: str, via: str, author: str) -> Ranked:
+        relevance = evidence
+        if generic:
+            relevance = evidence + sum(
+                term.weight * found.idf * saturation
+                for term, found in generic
+                if (saturation := found.saturation_at(i)) is not None
+            )
+        # combined_score(relevance, trend), its trend part worked out once per paper.
+        score = _rel(relevance) + lifts[i]
+        reason = _reason(label, hits, terms, author)
+        return Ranked(papers[i].key, relevance, trends[i], score, reason, via)
+
     out: list[Ranked] = []
+    made = 0
     for i in candidates:
         category = by_listing[listing[i]]
         if category is None:
@@ -294,19 +313,47 @@ def _scored(
         evidence = sum(hits[::2]) + bonus + (AUTHOR if author else 0.0)
         if evidence <= 0 or evidence < gate:
             continue
-        relevance = evidence
-        if generic:
-            relevance = evidence + sum(
-                term.weight * found.idf * saturation
-                for term, found in generic
-                if (saturation := found.saturation_at(i)) is not None
-            )
-        # combined_score(relevance, trend), its trend part worked out once per paper.
-        score = _rel(relevance) + lifts[i]
-        reason = _reason(label, hits, terms, author)
-        out.append(Ranked(papers[i].key, relevance, trends[i], score, reason, via))
+        if memos is not None and len(hits) == 2 and not bonus and not author:
+            memo = memos[hits[1]]
+            found = memo.get(i)
+            if found is None:
+                found = memo[i] = ranked(i, evidence, hits, label, via, author)
+                made += 1
+            out.append(found)
+        else:
+            out.append(ranked(i, evidence, hits, label, via, author))
+    if alone is not None:
+        alone.made(made)
     out.sort(key=_order)
     return out
+
+
+class _Alone:
+    """The `Ranked` of papers matched by one distinctive term and nothing else
+    (no category, no followed author) for topics without generic terms, by
+    term (label, stems, weight) and position: it is the same for every such
+    topic holding the term (relevance is the term's hit alone, the reason names
+    it alone), whatever else the topic looks for and whatever its gate (checked
+    before). Readers' own interests share keywords, and each is ranked over
+    their possible candidates: most of their papers are made once per run.
+    At most `MAX` are kept (then it starts again)."""
+
+    MAX = 200_000
+
+    def __init__(self) -> None:
+        self._by_term: dict[tuple[str, tuple[str, ...], float], dict[int, Ranked]] = {}
+        self._count = 0
+
+    def memos(self, terms: Sequence[_Term]) -> list[dict[int, Ranked]]:
+        """The position -> `Ranked` memo of each of `terms`, in order."""
+        by_term = self._by_term
+        return [by_term.setdefault((t.label, t.tokens, t.weight), {}) for t in terms]
+
+    def made(self, count: int) -> None:
+        """`count` more were put in the memos."""
+        self._count += count
+        if self._count > self.MAX:
+            self._by_term, self._count = {}, 0
 
 
 def _order(r: Ranked) -> tuple[float, str]:

@@ -15,7 +15,7 @@ import pytest
 from digest.editions import Planner
 from digest.papers import Paper
 from digest.preferences import Preferences, TopicChoice
-from digest.ranking import RankingIndex, _distinctive, _scored, rank_topic
+from digest.ranking import RankingIndex, _Alone, _distinctive, _scored, rank_topic
 from digest.ranking_index import K1, TITLE_WEIGHT, B
 from digest.selection import ByArrival
 from digest.sources import arxiv_rss, hf_daily
@@ -262,3 +262,53 @@ def test_text_is_split_into_words_as_the_unicode_pattern_splits_it():
         folded = unicodedata.normalize("NFKD", text)
         folded = "".join(c for c in folded if not unicodedata.combining(c))
         assert words(text) == re.findall(r"[^\W_]+", folded), text
+
+
+def shared_term_topics(rng: random.Random, papers: list[Paper]) -> list[Topic]:
+    """Custom interests (and topics without generic terms) drawing on a few
+    words, so that many share a term, with varied labels, other evidence and
+    gates."""
+    words = sorted({w for p in rng.sample(papers, 12) for w in (p.title or "").split()})
+    words = rng.sample(words, min(len(words), 8)) + ["model", "data data"]
+    authors = sorted({a for p in papers for a in p.authors}) + ["A. Li"]
+    categories = sorted({c for p in papers for c in p.categories})
+    topics = []
+    for _ in range(25):
+        keywords = rng.sample(words, rng.randint(1, 3))
+        keywords = [k.upper() if rng.random() < 0.2 else k for k in keywords]  # another label
+        custom = rng.random() < 0.8
+        topics.append(
+            Topic(
+                slug=INTERESTS_SLUG if custom else "random",
+                name="Shared",
+                keywords=tuple(keywords),
+                related=() if custom else tuple(rng.sample(words, 1)),
+                categories=tuple(rng.sample(categories, rng.choice([0, 0, 1]))),
+                authors=tuple(rng.sample(authors, rng.choice([0, 0, 1]))),
+                min_relevance=rng.choice([0.15, 0.15, 0.3, 0.75, 1e-9]),
+            )
+        )
+    return topics
+
+
+@pytest.mark.parametrize("name", POOLS)
+@pytest.mark.parametrize("kept", [_Alone.MAX, 7])
+def test_papers_matched_by_one_shared_term_rank_as_for_that_topic_alone(name, kept):
+    """Topics sharing a term share the ranked papers matched by it alone (made
+    once per index); each ranking is the one a fresh index gives, however many
+    were kept."""
+    pool = unique(POOLS[name])
+    index, rng = RankingIndex(pool), random.Random(name)
+    alone = _Alone()
+    alone.MAX = kept
+    assert index.derived(("alone", NOW), lambda: alone) is alone
+    n = len(index)
+    cuts = [None, range(n), range(n // 2, n), sorted(rng.sample(range(n), n // 3))]
+    shared = 0
+    for topic in shared_term_topics(rng, pool):
+        for cut in rng.sample(cuts, 2):
+            ranked = rank_topic(topic, index, NOW, among=cut)
+            assert ranked == rank_topic(topic, RankingIndex(pool), NOW, among=cut), topic
+            shared += sum(1 for r in ranked if "·" not in r.reason)
+    assert shared > 50  # papers matched by one term alone were ranked
+    assert alone._count > 0 or kept < _Alone.MAX  # and kept
