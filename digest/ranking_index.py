@@ -47,6 +47,10 @@ _COUNT_BITS = 20
 _COUNT_MAX = (1 << _COUNT_BITS) - 1
 _TITLE_ONE = 1 << _COUNT_BITS
 _ID_BYTES = 4  # a stem id in a packed field (array "I")
+# A phrase's second stem narrows the papers to check when it is in at most this
+# many times as many papers as the rarest (a set of them costs less than the
+# byte searches it saves).
+_INTERSECT_RATIO = 4
 
 
 class Occurrences:
@@ -172,11 +176,16 @@ class RankingIndex:
                 [p >> _COUNT_BITS & _COUNT_MAX for p in postings],
                 [p & _COUNT_MAX for p in postings],
             )
-        # Each paper holding the rarest of the stems is checked for the phrase,
-        # then the few that hold it are counted in.
-        rarest = min((self._postings[i] for i in ids), key=len)
+        # Each paper holding the rarest of the stems (and the next rarest, when
+        # few enough hold it to be worth a set) is checked for the phrase, then
+        # the few that hold it are counted in.
+        rarest, other = sorted((self._postings[i] for i in ids), key=len)[:2]
+        holding = [p >> 2 * _COUNT_BITS for p in rarest]
+        if len(other) <= _INTERSECT_RATIO * len(rarest):
+            also = {p >> 2 * _COUNT_BITS for p in other}
+            holding = [q for q in holding if q in also]
         phrase, fields = array("I", ids).tobytes(), self._fields
-        holding = [q for q in [p >> 2 * _COUNT_BITS for p in rarest] if phrase in fields[q]]
+        holding = [q for q in holding if phrase in fields[q]]
         positions, in_titles, in_abstracts = [], [], []
         for position in holding:
             in_title, in_abstract = _count(
