@@ -28,7 +28,7 @@ import math
 import threading
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -73,6 +73,10 @@ class _Term:
     tokens: tuple[str, ...]
     weight: float
     generic: bool = False  # one generic word: orders, never gates or explains
+    stem_set: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stem_set", frozenset(self.tokens))
 
 
 _LAST_LOCK = threading.Lock()
@@ -117,16 +121,33 @@ def _generic_stems() -> frozenset[str]:
     return frozenset(stem for word in GENERIC_WORDS for stem in analyse(word))
 
 
+@lru_cache(maxsize=256)
+def _distinctive(topic: Topic) -> tuple[_Term, ...]:
+    """The topic's terms that are not generic: those that make a paper relevant."""
+    return tuple(t for t in _terms(topic) if not t.generic)
+
+
+# A paper's text evidence for a topic: its hits, (weight, k) for each matched
+# distinctive term k (the index in `_distinctive(topic)`), in term order,
+# flattened into one tuple. Floats and ints only, so the cyclic garbage
+# collector stops tracking them after one look: a catalog topic has hundreds of
+# thousands of hits, and lists of (weight, term) pairs were scanned again and
+# again while they accumulated (most of what finding them cost).
+_Hits = tuple[float | int, ...]
+
+
 def _text_evidence(
-    terms: Iterable[_Term], index: RankingIndex, among: Subset | None
-) -> dict[int, list[tuple[float, _Term]]]:
-    """Position -> [(weight, term)] of the papers (in `among`) matching the terms."""
-    hits: dict[int, list[tuple[float, _Term]]] = {}
-    for term in terms:
+    terms: Sequence[_Term], index: RankingIndex, among: Subset | None
+) -> dict[int, _Hits]:
+    """Position -> `_Hits` of the papers (in `among`) matching the terms (k
+    indexing `terms`)."""
+    hits: dict[int, _Hits] = {}
+    get = hits.get
+    for k, term in enumerate(terms):
         found = index.occurrences(term.tokens)
         scale = term.weight * found.idf
         for i, saturation in selected(found, among):
-            hits.setdefault(i, []).append((scale * saturation, term))
+            hits[i] = get(i, ()) + (scale * saturation, k)
     return hits
 
 
@@ -156,16 +177,20 @@ def _followed_author(wanted: list[tuple[str, ...]], paper: Paper) -> str:
     return ""
 
 
-def _reason(category: str, hits: list[tuple[float, _Term]], author: str) -> str:
-    """Names the category, the strongest distinctive terms (`hits` holds no
-    generic one) and the followed author."""
+def _reason(category: str, hits: _Hits, terms: Sequence[_Term], author: str) -> str:
+    """Names the category, the strongest distinctive terms (`hits` of `terms`,
+    which holds no generic one) and the followed author."""
     shown: list[_Term] = []
-    for _, term in sorted(hits, key=lambda h: (-h[0], h[1].label)):
-        if len(shown) == MAX_REASON_TERMS:
-            break
-        # "diffusion" adds nothing next to "diffusion model".
-        if not any(set(term.tokens) <= set(s.tokens) for s in shown):
-            shown.append(term)
+    if len(hits) == 2:  # the usual case, one term: nothing to order or leave out
+        shown.append(terms[hits[1]])
+    elif hits:
+        matched = [(w, terms[k]) for w, k in zip(hits[::2], hits[1::2], strict=True)]
+        for _, term in sorted(matched, key=lambda h: (-h[0], h[1].label)):
+            if len(shown) == MAX_REASON_TERMS:
+                break
+            # "diffusion" adds nothing next to "diffusion model".
+            if not any(term.stem_set <= s.stem_set for s in shown):
+                shown.append(term)
     parts = [category] if category else []
     if shown:
         parts.append("matched: " + ", ".join(t.label for t in shown))
@@ -198,8 +223,15 @@ def _aware(moment: datetime) -> datetime:
 
 def combined_score(relevance: float, trend: float) -> float:
     """Relevance dominates; trending lifts a paper by at most TREND_WEIGHT."""
-    rel = 1 - math.exp(-relevance / _REL_SCALE)
-    return rel + TREND_WEIGHT * (1 - math.exp(-trend / _TREND_SCALE))
+    return _rel(relevance) + _lift(trend)
+
+
+def _rel(relevance: float) -> float:
+    return 1 - math.exp(-relevance / _REL_SCALE)
+
+
+def _lift(trend: float) -> float:
+    return TREND_WEIGHT * (1 - math.exp(-trend / _TREND_SCALE))
 
 
 def rank_topic(
@@ -222,7 +254,7 @@ def rank_topic(
     subset = None if among is None else Subset(among)
     # Generic terms never make a paper relevant: they are looked up only for
     # the papers that are (in _scored).
-    text = _text_evidence([t for t in _terms(topic) if not t.generic], index, subset)
+    text = _text_evidence(_distinctive(topic), index, subset)
     home, related = frozenset(topic.categories), frozenset(topic.related_categories)
     candidates = set(text) | index.in_categories(home | related, subset)
     surnames = {parts[-1] for parts in map(name_parts, topic.authors) if parts}
@@ -235,43 +267,103 @@ def _scored(
     topic: Topic,
     index: RankingIndex,
     candidates: Iterable[int],
-    text: dict[int, list[tuple[float, _Term]]],
+    text: dict[int, _Hits],
     now: datetime,
 ) -> list[Ranked]:
     """The candidates (positions) that pass the topic's gate, ranked, from their
-    distinctive terms' hits (`text`), categories, followed authors and then the
-    topic's generic terms."""
+    distinctive terms' hits (`text`: `_text_evidence(_distinctive(topic), ...)`),
+    categories, followed authors and then the topic's generic terms."""
     home, related = frozenset(topic.categories), frozenset(topic.related_categories)
     wanted = [name_parts(a) for a in topic.authors]
     generic = [(t, index.occurrences(t.tokens)) for t in _terms(topic) if t.generic]
-    trends = index.derived(("trend", now), lambda: _trends(index, now))
-    by_categories: dict[tuple, tuple[float, str, str]] = {}  # few distinct listings
+    terms = _distinctive(topic)
+    trends, lifts = index.derived(("trend", now), lambda: _trends(index, now))
+    # Category evidence per distinct listing (few of them), worked out when first met.
+    by_listing: list[tuple[float, str, str] | None] = [None] * len(index.listings)
+    listing, papers, hits_at, gate = index.listing, index.papers, text.get, topic.min_relevance
+    # Topics without generic terms (custom interests) share the papers matched by
+    # one term alone: made once per run for all of them (see _Alone).
+    alone = None if generic else index.derived(("alone", now), _Alone)
+    memos = None if alone is None else alone.memos(terms)
+
+    def ranked(i: int, evidence: float, hits: _Hits, label: str, via: str, author: str) -> Ranked:
+        relevance = evidence
+        if generic:
+            relevance = evidence + sum(
+                term.weight * found.idf * saturation
+                for term, found in generic
+                if (saturation := found.saturation_at(i)) is not None
+            )
+        # combined_score(relevance, trend), its trend part worked out once per paper.
+        score = _rel(relevance) + lifts[i]
+        reason = _reason(label, hits, terms, author)
+        return Ranked(papers[i].key, relevance, trends[i], score, reason, via)
+
     out: list[Ranked] = []
+    made = 0
     for i in candidates:
-        listed = (index.primary[i], index.secondary[i])
-        if listed not in by_categories:
-            by_categories[listed] = _category_evidence(home, related, *listed)
-        bonus, via, label = by_categories[listed]
-        paper, hits = index.papers[i], text.get(i, [])
-        author = _followed_author(wanted, paper) if wanted else ""
+        category = by_listing[listing[i]]
+        if category is None:
+            listed = index.listings[listing[i]]
+            category = by_listing[listing[i]] = _category_evidence(home, related, *listed)
+        bonus, via, label = category
+        hits = hits_at(i, ())
+        author = _followed_author(wanted, papers[i]) if wanted else ""
         # What passes the gate leaves generic words out; they only order.
-        evidence = sum(w for w, _ in hits) + bonus + (AUTHOR if author else 0.0)
-        if evidence <= 0 or evidence < topic.min_relevance:
+        evidence = sum(hits[::2]) + bonus + (AUTHOR if author else 0.0)
+        if evidence <= 0 or evidence < gate:
             continue
-        relevance = evidence + sum(
-            term.weight * found.idf * saturation
-            for term, found in generic
-            if (saturation := found.saturation_at(i)) is not None
-        )
-        trend = trends[i]
-        score = combined_score(relevance, trend)
-        out.append(Ranked(paper.key, relevance, trend, score, _reason(label, hits, author), via))
-    out.sort(key=lambda r: (-r.score, r.key))
+        if memos is not None and len(hits) == 2 and not bonus and not author:
+            memo = memos[hits[1]]
+            found = memo.get(i)
+            if found is None:
+                found = memo[i] = ranked(i, evidence, hits, label, via, author)
+                made += 1
+            out.append(found)
+        else:
+            out.append(ranked(i, evidence, hits, label, via, author))
+    if alone is not None:
+        alone.made(made)
+    out.sort(key=_order)
     return out
 
 
-def _trends(index: RankingIndex, now: datetime) -> array:
-    return array("d", (trend_score(paper, now) for paper in index.papers))
+class _Alone:
+    """The `Ranked` of papers matched by one distinctive term and nothing else
+    (no category, no followed author) for topics without generic terms, by
+    term (label, stems, weight) and position: it is the same for every such
+    topic holding the term (relevance is the term's hit alone, the reason names
+    it alone), whatever else the topic looks for and whatever its gate (checked
+    before). Readers' own interests share keywords, and each is ranked over
+    their possible candidates: most of their papers are made once per run.
+    At most `MAX` are kept (then it starts again)."""
+
+    MAX = 200_000
+
+    def __init__(self) -> None:
+        self._by_term: dict[tuple[str, tuple[str, ...], float], dict[int, Ranked]] = {}
+        self._count = 0
+
+    def memos(self, terms: Sequence[_Term]) -> list[dict[int, Ranked]]:
+        """The position -> `Ranked` memo of each of `terms`, in order."""
+        by_term = self._by_term
+        return [by_term.setdefault((t.label, t.tokens, t.weight), {}) for t in terms]
+
+    def made(self, count: int) -> None:
+        """`count` more were put in the memos."""
+        self._count += count
+        if self._count > self.MAX:
+            self._by_term, self._count = {}, 0
+
+
+def _order(r: Ranked) -> tuple[float, str]:
+    return (-r.score, r.key)
+
+
+def _trends(index: RankingIndex, now: datetime) -> tuple[array, array]:
+    """Each paper's trend score at `now` and what it adds to a combined score."""
+    trends = array("d", (trend_score(paper, now) for paper in index.papers))
+    return trends, array("d", map(_lift, trends))
 
 
 def rank_topics(

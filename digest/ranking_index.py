@@ -7,8 +7,9 @@ never a pass over the pool. What it keeps is compact:
 
 - per stem, its postings: one 64-bit integer per paper holding the paper's
   position and the stem's counts in the title and in the abstract;
-- per paper, its title and abstract as packed stem ids (4 bytes a word), which
-  is all exact phrases need; the words themselves are not kept;
+- per paper, its title and abstract as packed stem ids (4 bytes a word, a 0
+  between them, which no phrase spans), which is all exact phrases need; the
+  words themselves are not kept;
 - per category and (built on first use) per author surname, the papers' positions;
 - the pool's statistics (paper count, average field lengths), which a term's
   rarity and a paper's length normalisation use, whatever subset is ranked.
@@ -23,12 +24,12 @@ import bisect
 import math
 import threading
 from array import array
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from digest.papers import Paper
-from digest.textmatch import name_parts, stems
+from digest.textmatch import name_parts, stem_word, words
 
 # BM25F parameters (the usual defaults); a title word counts like three in the abstract.
 K1 = 1.2
@@ -46,6 +47,10 @@ _COUNT_BITS = 20
 _COUNT_MAX = (1 << _COUNT_BITS) - 1
 _TITLE_ONE = 1 << _COUNT_BITS
 _ID_BYTES = 4  # a stem id in a packed field (array "I")
+# A phrase's second stem narrows the papers to check when it is in at most this
+# many times as many papers as the rarest (a set of them costs less than the
+# byte searches it saves).
+_INTERSECT_RATIO = 4
 
 
 class Occurrences:
@@ -72,30 +77,44 @@ class RankingIndex:
     def __init__(self, papers: Iterable[Paper]) -> None:
         seen: set[str] = set()
         self.papers: list[Paper] = []
+        # Stem ids start at 1: 0 stands for a stopword while a field is read.
         self._vocabulary: dict[str, int] = {}
-        self._postings: list[array] = []
-        self._fields: list[tuple[bytes, bytes]] = []  # (title, abstract) as packed stem ids
+        self._postings: list[array] = [array("Q")]
+        word_ids = _WordIds(self._vocabulary, self._postings)  # while reading the pool
+        # Per paper: its title's stem ids, a 0 (no phrase spans it), its abstract's; packed.
+        self._fields: list[bytes] = []
         self._by_category: dict[str, array] = {}
         self.primary: list[str | None] = []
         self.secondary: list[frozenset[str]] = []
+        # The distinct (primary, secondary) listings, and each paper's: few of them,
+        # so category evidence is worked out once per listing.
+        self.listings: list[tuple[str | None, frozenset[str]]] = []
+        self.listing = array("I")
+        listing_ids: dict[tuple[str | None, frozenset[str]], int] = {}
         shared: dict[frozenset[str], frozenset[str]] = {}
-        title_lengths, abstract_lengths = array("I"), array("I")
+        self._title_lengths, abstract_lengths = array("I"), array("I")
+        title_lengths = self._title_lengths
         for paper in papers:
             if paper.key in seen:
                 continue
             seen.add(paper.key)
             position = len(self.papers)
             self.papers.append(paper)
-            title, abstract = self._ids(paper.title), self._ids(paper.abstract)
+            title, abstract = _ids(word_ids, paper.title), _ids(word_ids, paper.abstract)
             title_lengths.append(len(title))
             abstract_lengths.append(len(abstract))
-            self._fields.append((array("I", title).tobytes(), array("I", abstract).tobytes()))
+            self._fields.append(array("I", [*title, 0, *abstract]).tobytes())
             self._post(position, title, abstract)
             categories = list(paper.categories)
             primary = paper.primary_category or (categories[0] if categories else None)
             secondary = frozenset(categories) - {primary}
             self.primary.append(primary)
             self.secondary.append(shared.setdefault(secondary, secondary))
+            listed = (primary, self.secondary[-1])
+            if listed not in listing_ids:
+                listing_ids[listed] = len(self.listings)
+                self.listings.append(listed)
+            self.listing.append(listing_ids[listed])
             for category in secondary | ({primary} if primary else set()):
                 self._by_category.setdefault(category, array("I")).append(position)
         n = max(len(self.papers), 1)
@@ -112,25 +131,16 @@ class RankingIndex:
     def __len__(self) -> int:
         return len(self.papers)
 
-    def _ids(self, text: str | None) -> list[int]:
-        vocabulary = self._vocabulary
-        ids = []
-        for stem in stems(text or "")[:_COUNT_MAX]:
-            found = vocabulary.get(stem)
-            if found is None:
-                found = vocabulary[stem] = len(vocabulary)
-                self._postings.append(array("Q"))
-            ids.append(found)
-        return ids
-
     def _post(self, position: int, title: list[int], abstract: list[int]) -> None:
-        # One Counter holds both counts: abstract ones below _COUNT_BITS, title ones above.
+        # One dict holds both counts: abstract ones below _COUNT_BITS, title ones above.
         counts = Counter(abstract)
+        get = counts.get
         for stem_id in title:
-            counts[stem_id] += _TITLE_ONE
-        postings, base = self._postings, position << 2 * _COUNT_BITS
-        for stem_id, packed in counts.items():
-            postings[stem_id].append(base | packed)
+            counts[stem_id] = get(stem_id, 0) + _TITLE_ONE
+        # postings[stem_id].append(base | packed) for each stem, iterated in C.
+        base = position << 2 * _COUNT_BITS
+        targets = map(self._postings.__getitem__, counts.keys())
+        deque(map(array.append, targets, map(base.__or__, counts.values())), maxlen=0)
 
     def occurrences(self, tokens: tuple[str, ...]) -> Occurrences:
         """Where the stems `tokens` occur as a phrase (one stem: as a word)."""
@@ -138,35 +148,54 @@ class RankingIndex:
             cached = self._occurrences.get(tokens)
         if cached is not None:
             return cached
-        counts = self._counts(tokens)
-        positions, saturations = array("I"), array("d")
-        for position, in_title, in_abstract in counts:
-            positions.append(position)
-            saturations.append(self.saturation(position, in_title, in_abstract))
-        found = Occurrences(positions, saturations, self.idf(len(positions)))
+        positions, in_titles, in_abstracts = self._counts(tokens)
+        norm_title, norm_abstract = self._norm_title, self._norm_abstract
+        # `saturation` inlined (the same arithmetic): a common stem is in most papers.
+        saturations = array(
+            "d",
+            [
+                (x := TITLE_WEIGHT * t / norm_title[p] + a / norm_abstract[p]) / (K1 + x)
+                for p, t, a in zip(positions, in_titles, in_abstracts, strict=True)
+            ],
+        )
+        found = Occurrences(array("I", positions), saturations, self.idf(len(positions)))
         with self._lock:
             self._occurrences[tokens] = found
         return found
 
-    def _counts(self, tokens: tuple[str, ...]) -> list[tuple[int, int, int]]:
-        """(position, count in title, count in abstract) of each paper holding the
-        phrase, ascending by position."""
+    def _counts(self, tokens: tuple[str, ...]) -> tuple[list[int], list[int], list[int]]:
+        """The positions of the papers holding the phrase, ascending, and its
+        counts in their titles and in their abstracts."""
         ids = [self._vocabulary.get(t) for t in tokens]
         if not ids or None in ids:
-            return []
+            return [], [], []
         if len(ids) == 1:
-            return [_unpack(p) for p in self._postings[ids[0]]]
-        # Each paper holding the rarest of the stems is checked for the phrase.
-        rarest = min((self._postings[i] for i in ids), key=len)
-        phrase, fields, out = array("I", ids).tobytes(), self._fields, []
-        for packed in rarest:
-            position = packed >> 2 * _COUNT_BITS
-            title, abstract = fields[position]
-            in_title = _count(title, phrase) if phrase in title else 0
-            in_abstract = _count(abstract, phrase) if phrase in abstract else 0
+            postings = self._postings[ids[0]]
+            return (
+                [p >> 2 * _COUNT_BITS for p in postings],
+                [p >> _COUNT_BITS & _COUNT_MAX for p in postings],
+                [p & _COUNT_MAX for p in postings],
+            )
+        # Each paper holding the rarest of the stems (and the next rarest, when
+        # few enough hold it to be worth a set) is checked for the phrase, then
+        # the few that hold it are counted in.
+        rarest, other = sorted((self._postings[i] for i in ids), key=len)[:2]
+        holding = [p >> 2 * _COUNT_BITS for p in rarest]
+        if len(other) <= _INTERSECT_RATIO * len(rarest):
+            also = {p >> 2 * _COUNT_BITS for p in other}
+            holding = [q for q in holding if q in also]
+        phrase, fields = array("I", ids).tobytes(), self._fields
+        holding = [q for q in holding if phrase in fields[q]]
+        positions, in_titles, in_abstracts = [], [], []
+        for position in holding:
+            in_title, in_abstract = _count(
+                fields[position], phrase, _ID_BYTES * self._title_lengths[position]
+            )
             if in_title or in_abstract:
-                out.append((position, in_title, in_abstract))
-        return out
+                positions.append(position)
+                in_titles.append(in_title)
+                in_abstracts.append(in_abstract)
+        return positions, in_titles, in_abstracts
 
     def idf(self, doc_freq: int) -> float:
         """Rarity weight in [0.05, 1]: near 1 for rare terms, small for common ones."""
@@ -220,6 +249,34 @@ class RankingIndex:
             return self._derived.setdefault(key, value)
 
 
+class _WordIds(dict[str, int]):
+    """A word as written -> the id of its stem in an index (0: a stopword); a
+    word not seen before is stemmed and, when new, its stem given the next id
+    and an empty postings list. Each distinct word is stemmed once per index."""
+
+    def __init__(self, vocabulary: dict[str, int], postings: list[array]) -> None:
+        super().__init__()
+        self._vocabulary, self._postings = vocabulary, postings
+
+    def __missing__(self, word: str) -> int:
+        stem, found = stem_word(word), 0
+        if stem:
+            found = self._vocabulary.get(stem, 0)
+            if not found:
+                found = self._vocabulary[stem] = len(self._postings)
+                self._postings.append(array("Q"))
+        self[word] = found
+        return found
+
+
+def _ids(word_ids: _WordIds, text: str | None) -> list[int]:
+    """The stem ids of `textmatch.stems(text)`, its first _COUNT_MAX."""
+    # Mapped and stopwords dropped in C: a pool is millions of words.
+    ids = list(filter(None, map(word_ids.__getitem__, words(text or ""))))
+    del ids[_COUNT_MAX:]
+    return ids
+
+
 class Subset:
     """Some of an index's papers, from their positions (ascending, each once):
     one stretch of the pool is looked up by bisection, scattered positions by a
@@ -260,15 +317,16 @@ def selected(occurrences: Occurrences, among: Subset | None) -> Iterable[tuple[i
     return [(p, s) for p, s in pairs if p in among.members]
 
 
-def _unpack(packed: int) -> tuple[int, int, int]:
-    return packed >> 2 * _COUNT_BITS, packed >> _COUNT_BITS & _COUNT_MAX, packed & _COUNT_MAX
-
-
-def _count(field: bytes, phrase: bytes) -> int:
-    """Occurrences (overlapping ones too) of the packed `phrase` in a packed field."""
-    count, at = 0, field.find(phrase)
+def _count(field: bytes, phrase: bytes, title_end: int) -> tuple[int, int]:
+    """Occurrences (overlapping ones too) of the packed `phrase` in a packed
+    field, before `title_end` (in the title) and after it (in the abstract)."""
+    in_title = in_abstract = 0
+    at = field.find(phrase)
     while at >= 0:
         if at % _ID_BYTES == 0:  # not a match straddling two stem ids
-            count += 1
+            if at < title_end:
+                in_title += 1
+            else:
+                in_abstract += 1
         at = field.find(phrase, at + 1)
-    return count
+    return in_title, in_abstract

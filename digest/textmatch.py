@@ -17,6 +17,8 @@ from functools import cache, lru_cache
 from digest.papers import Paper
 
 _WORD = re.compile(r"[^\W_]+")
+# What `_WORD` finds in ASCII text, found faster (no Unicode category lookups).
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
 # fmt: off
 _STOPWORDS = frozenset({
     "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "do", "does", "for",
@@ -55,13 +57,27 @@ def stems(text: str) -> tuple[str, ...]:
     which would only push the keywords and muted words out of the cache)."""
     known = _SURFACE
     out = []
-    for word in _WORD.findall(_fold(text)):
+    for word in words(text):
         stem = known.get(word)
         if stem is None:
             stem = _surface_stem(word)
         if stem:
             out.append(stem)
     return tuple(out)
+
+
+def words(text: str) -> list[str]:
+    """The words of `text` as written (accents dropped, hyphens and other
+    punctuation splitting), in order: what `stems` stems."""
+    if text.isascii():
+        return _ASCII_WORD.findall(text)
+    return _WORD.findall(_fold(text))
+
+
+def stem_word(written: str) -> str:
+    """The stem of one word of `words(...)` ("" for a stopword), as `stems` has it."""
+    stem = _SURFACE.get(written)
+    return _surface_stem(written) if stem is None else stem
 
 
 def _surface_stem(written: str) -> str:

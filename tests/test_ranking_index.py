@@ -5,6 +5,8 @@ a scan of each paper's text gives."""
 from __future__ import annotations
 
 import random
+import re
+import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 
@@ -13,12 +15,12 @@ import pytest
 from digest.editions import Planner
 from digest.papers import Paper
 from digest.preferences import Preferences, TopicChoice
-from digest.ranking import RankingIndex, _scored, _terms, rank_topic
+from digest.ranking import RankingIndex, _Alone, _distinctive, _scored, rank_topic
 from digest.ranking_index import K1, TITLE_WEIGHT, B
 from digest.selection import ByArrival
 from digest.sources import arxiv_rss, hf_daily
 from digest.store.subscribers import Subscriber
-from digest.textmatch import analyse, contains, stems
+from digest.textmatch import analyse, contains, stems, words
 from digest.topics import INTERESTS_SLUG, Topic, load_catalog
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
@@ -124,13 +126,12 @@ class Scan:
 def full_scan(topic: Topic, index: RankingIndex, scan: Scan) -> list:
     """The topic's ranking from scoring every paper of the pool, its evidence
     found by scanning each paper's words (what ranking did before the index)."""
-    text: dict[int, list] = {}
-    for term in _terms(topic):
-        if not term.generic:
-            found = scan.find(term.tokens)
-            idf = index.idf(len(found))
-            for i, saturation in found:
-                text.setdefault(i, []).append((term.weight * idf * saturation, term))
+    text: dict[int, tuple] = {}
+    for k, term in enumerate(_distinctive(topic)):
+        found = scan.find(term.tokens)
+        idf = index.idf(len(found))
+        for i, saturation in found:
+            text[i] = text.get(i, ()) + (term.weight * idf * saturation, k)
     return _scored(topic, index, range(len(index)), text, NOW)
 
 
@@ -245,3 +246,69 @@ def test_a_cut_made_again_is_the_same_list():
 def test_words_are_stemmed_as_written_whatever_was_stemmed_before():
     assert stems("LLMs llms Models models") == ("llm", "llms", "model", "model")
     assert stems("The LLMs") == ("llm",) and analyse("llms LLMs") == ("llms", "llm")
+
+
+def test_text_is_split_into_words_as_the_unicode_pattern_splits_it():
+    rng = random.Random(7)
+    alphabet = "aZ09_-' .,;:()[]/\\\t\n\x1c\x1f\x7f+=$%&*!?\"`~^|@#<>{}"
+    texts = ["", "LLMs, don't re-rank: 3D-GS_v2 (x86)!", "__init__ a_b", "\x00tab\tend"]
+    texts += ["".join(rng.choices(alphabet, k=rng.randint(1, 60))) for _ in range(500)]
+    texts += ["Schrödinger’s naïve café—Ωmega_x ²"]
+    texts += [p.title or "" for p in POOLS["samples"]] + [
+        p.abstract or "" for p in POOLS["samples"]
+    ]
+    assert sum(t.isascii() for t in texts) > 500 and not all(t.isascii() for t in texts)
+    for text in texts:
+        folded = unicodedata.normalize("NFKD", text)
+        folded = "".join(c for c in folded if not unicodedata.combining(c))
+        assert words(text) == re.findall(r"[^\W_]+", folded), text
+
+
+def shared_term_topics(rng: random.Random, papers: list[Paper]) -> list[Topic]:
+    """Custom interests (and topics without generic terms) drawing on a few
+    words, so that many share a term, with varied labels, other evidence and
+    gates."""
+    words = sorted({w for p in rng.sample(papers, 12) for w in (p.title or "").split()})
+    words = rng.sample(words, min(len(words), 8)) + ["model", "data data"]
+    authors = sorted({a for p in papers for a in p.authors}) + ["A. Li"]
+    categories = sorted({c for p in papers for c in p.categories})
+    topics = []
+    for _ in range(25):
+        keywords = rng.sample(words, rng.randint(1, 3))
+        keywords = [k.upper() if rng.random() < 0.2 else k for k in keywords]  # another label
+        custom = rng.random() < 0.8
+        topics.append(
+            Topic(
+                slug=INTERESTS_SLUG if custom else "random",
+                name="Shared",
+                keywords=tuple(keywords),
+                related=() if custom else tuple(rng.sample(words, 1)),
+                categories=tuple(rng.sample(categories, rng.choice([0, 0, 1]))),
+                authors=tuple(rng.sample(authors, rng.choice([0, 0, 1]))),
+                min_relevance=rng.choice([0.15, 0.15, 0.3, 0.75, 1e-9]),
+            )
+        )
+    return topics
+
+
+@pytest.mark.parametrize("name", POOLS)
+@pytest.mark.parametrize("kept", [_Alone.MAX, 7])
+def test_papers_matched_by_one_shared_term_rank_as_for_that_topic_alone(name, kept):
+    """Topics sharing a term share the ranked papers matched by it alone (made
+    once per index); each ranking is the one a fresh index gives, however many
+    were kept."""
+    pool = unique(POOLS[name])
+    index, rng = RankingIndex(pool), random.Random(name)
+    alone = _Alone()
+    alone.MAX = kept
+    assert index.derived(("alone", NOW), lambda: alone) is alone
+    n = len(index)
+    cuts = [None, range(n), range(n // 2, n), sorted(rng.sample(range(n), n // 3))]
+    shared = 0
+    for topic in shared_term_topics(rng, pool):
+        for cut in rng.sample(cuts, 2):
+            ranked = rank_topic(topic, index, NOW, among=cut)
+            assert ranked == rank_topic(topic, RankingIndex(pool), NOW, among=cut), topic
+            shared += sum(1 for r in ranked if "·" not in r.reason)
+    assert shared > 50  # papers matched by one term alone were ranked
+    assert alone._count > 0 or kept < _Alone.MAX  # and kept
