@@ -13,7 +13,8 @@ import json
 from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, exists, select
+from sqlalchemy import Connection, delete, exists, select, type_coerce
+from sqlalchemy.types import NullType
 
 from digest.db.schema import digests, editions
 from digest.store.upsert import insert
@@ -70,6 +71,21 @@ def sections_of(conn: Connection, digest_ids: Collection[int]) -> dict[int, list
         return {}
     query = select(digests.c.id, digests.c.sections).where(digests.c.id.in_(ids))
     return dict(conn.execute(query).all())
+
+
+def keys_of(conn: Connection, digest_ids: Collection[int]) -> dict[int, list[str]]:
+    """Each digest's paper keys (`paper_keys` of its sections), in one query.
+    The sections are read as stored (no type processing: NullType) and decoded
+    here: SQLite hands back the text, PostgreSQL's driver the decoded value."""
+    ids = [i for i in set(digest_ids) if i is not None]
+    if not ids:
+        return {}
+    stored = type_coerce(digests.c.sections, NullType())
+    query = select(digests.c.id, stored).where(digests.c.id.in_(ids))
+    return {
+        digest_id: paper_keys(json.loads(sections) if isinstance(sections, str) else sections)
+        for digest_id, sections in conn.execute(query)
+    }
 
 
 def prune_digests(conn: Connection, *, before: datetime) -> int:
