@@ -34,7 +34,8 @@ def save_digests(
     conn: Connection, records: Mapping[str, tuple[str, list[dict]]], *, now: datetime
 ) -> dict[str, int]:
     """Make sure a row exists for each `key -> (period, sections)`; returns each
-    key's id. Two statements whatever the number of new rows, three in all.
+    key's id. One statement whatever the number of new rows, two in all (three
+    when another run inserted some of the keys meanwhile).
 
     New rows go in in key order: a transaction inserting a key another one has
     inserted but not committed waits for it, and one order for everyone means
@@ -52,8 +53,14 @@ def save_digests(
         if key not in ids
     ]
     if new:
-        conn.execute(insert(conn, digests).on_conflict_do_nothing(index_elements=["key"]), new)
-        ids.update(_ids(conn, [row["key"] for row in new]))
+        statement = (
+            insert(conn, digests)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(digests.c.key, digests.c.id)
+        )
+        ids.update(conn.execute(statement, new).all())
+        # A key another run inserted meanwhile returns nothing: read its id.
+        ids.update(_ids(conn, [row["key"] for row in new if row["key"] not in ids]))
     return ids
 
 

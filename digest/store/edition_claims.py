@@ -51,12 +51,15 @@ def claim_editions(
     if not claims:
         return {}
     keys, known = {}, {}  # record keys, computed once per shared sections list
+    counts: dict[int, int] = {}  # paper counts, likewise
     for c in claims:
         if c.sections:
             memo = (c.period, id(c.sections))
             if memo not in known:
                 known[memo] = record_key(c.period, c.sections)
             keys[c.subscriber_id] = known[memo]
+        if id(c.sections) not in counts:
+            counts[id(c.sections)] = len(paper_keys(c.sections))
     records = {keys[c.subscriber_id]: (c.period, c.sections) for c in claims if c.sections}
     digest_ids = save_digests(conn, records, now=now)
     rows = [
@@ -65,7 +68,7 @@ def claim_editions(
             "period": c.period,
             "status": c.status,
             "claimed_at": now,
-            "paper_count": len(paper_keys(c.sections)),
+            "paper_count": counts[id(c.sections)],
             "digest_id": digest_ids.get(keys.get(c.subscriber_id)),
             "run_id": run_id,
             "reached_after": c.reached_after,
