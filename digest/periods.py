@@ -68,7 +68,15 @@ def latest_period(periods: Iterable[str]) -> str | None:
     """The chronologically latest of `periods` (by first day), the one to pass to
     `due` as `last_period`; None for none. Not the most recently claimed one: a
     `send --date` for an old date claims an earlier period later."""
-    return max(periods, key=lambda period: (parse_period(period)[1], period), default=None)
+    return max(periods, key=_chronological, default=None)
+
+
+@lru_cache(maxsize=4096)
+def _chronological(period: str) -> tuple[date, str]:
+    """`latest_period`'s order: by first day, then by name. Cached (a
+    subscriber's claimed periods are compared at every send, and subscribers
+    share them)."""
+    return parse_period(period)[1], period
 
 
 def period_start(period: str, tz: str | ZoneInfo) -> datetime:
@@ -106,9 +114,27 @@ def due(
     """
     if now.tzinfo is None:
         raise ValueError("due() needs an aware datetime")
+    reached = _reached(prefs.frequency, prefs.weekday, prefs.timezone, prefs.hour, now, force_hour)
+    if reached is None:
+        return None
+    day, period = reached
+    if last_period is not None and day <= parse_period(last_period)[1]:
+        return None
+    return period
+
+
+@lru_cache(maxsize=4096)
+def _reached(
+    frequency: str, weekday: int, timezone: str, hour: int, now: datetime, force_hour: bool
+) -> tuple[date, str] | None:
+    """`due` before its comparison with the last claimed period: (the first day
+    of the latest period reached at `now`, that period), or None (the unreal
+    bound). It depends on these preferences only, so a send's subscribers
+    share it: cached (a send asks once per subscriber with one `now`)."""
+    prefs = Preferences(frequency=frequency, weekday=weekday, timezone=timezone, hour=hour)
     day = local_today(prefs, now)
     if not force_hour:
-        step = timedelta(days=7 if prefs.frequency == WEEKLY else 1)
+        step = timedelta(days=7 if frequency == WEEKLY else 1)
         # A period's delivery moment can fall after `now` when its hour has not
         # come yet; the one before it is then the latest. One step back covers
         # any real-world offset change; the bound only guards the unreal.
@@ -118,11 +144,9 @@ def due(
             day -= step
         else:
             return None
-    if prefs.frequency == WEEKLY:
+    if frequency == WEEKLY:
         day -= timedelta(days=day.weekday())  # compare weeks by their Monday
-    if last_period is not None and day <= parse_period(last_period)[1]:
-        return None
-    return period_for(prefs, day)
+    return day, period_for(prefs, day)
 
 
 def _delivery_on(prefs: Preferences, day: date) -> datetime:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from digest.digests import Digest
 from digest.selection import CLOCK_MARGIN
-from digest.store.digests import paper_keys, sections_of
+from digest.store.digests import keys_of
 from digest.store.edition_claims import HistoryRow
 from digest.store.editions import COUNTED_STATES
 
@@ -31,8 +31,8 @@ class Received:
     def load(self, conn: Connection, digest_ids: Iterable[int]) -> None:
         """Read the digests not read yet, in one query."""
         missing = {i for i in digest_ids if i not in self._keys}
-        for digest_id, sections in sections_of(conn, missing).items():
-            self._keys[digest_id] = frozenset(sys.intern(k) for k in paper_keys(sections))
+        for digest_id, keys in keys_of(conn, missing).items():
+            self._keys[digest_id] = frozenset(map(sys.intern, keys))
 
     def keys(self, digest_ids: Iterable[int]) -> set[str]:
         """Papers of loaded digests (`load` them first)."""

@@ -13,7 +13,8 @@ import json
 from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, exists, select
+from sqlalchemy import Connection, delete, exists, select, type_coerce
+from sqlalchemy.types import NullType
 
 from digest.db.schema import digests, editions
 from digest.store.upsert import insert
@@ -33,7 +34,8 @@ def save_digests(
     conn: Connection, records: Mapping[str, tuple[str, list[dict]]], *, now: datetime
 ) -> dict[str, int]:
     """Make sure a row exists for each `key -> (period, sections)`; returns each
-    key's id. Two statements whatever the number of new rows, three in all.
+    key's id. One statement whatever the number of new rows, two in all (three
+    when another run inserted some of the keys meanwhile).
 
     New rows go in in key order: a transaction inserting a key another one has
     inserted but not committed waits for it, and one order for everyone means
@@ -51,8 +53,14 @@ def save_digests(
         if key not in ids
     ]
     if new:
-        conn.execute(insert(conn, digests).on_conflict_do_nothing(index_elements=["key"]), new)
-        ids.update(_ids(conn, [row["key"] for row in new]))
+        statement = (
+            insert(conn, digests)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(digests.c.key, digests.c.id)
+        )
+        ids.update(conn.execute(statement, new).all())
+        # A key another run inserted meanwhile returns nothing: read its id.
+        ids.update(_ids(conn, [row["key"] for row in new if row["key"] not in ids]))
     return ids
 
 
@@ -70,6 +78,21 @@ def sections_of(conn: Connection, digest_ids: Collection[int]) -> dict[int, list
         return {}
     query = select(digests.c.id, digests.c.sections).where(digests.c.id.in_(ids))
     return dict(conn.execute(query).all())
+
+
+def keys_of(conn: Connection, digest_ids: Collection[int]) -> dict[int, list[str]]:
+    """Each digest's paper keys (`paper_keys` of its sections), in one query.
+    The sections are read as stored (no type processing: NullType) and decoded
+    here: SQLite hands back the text, PostgreSQL's driver the decoded value."""
+    ids = [i for i in set(digest_ids) if i is not None]
+    if not ids:
+        return {}
+    stored = type_coerce(digests.c.sections, NullType())
+    query = select(digests.c.id, stored).where(digests.c.id.in_(ids))
+    return {
+        digest_id: paper_keys(json.loads(sections) if isinstance(sections, str) else sections)
+        for digest_id, sections in conn.execute(query)
+    }
 
 
 def prune_digests(conn: Connection, *, before: datetime) -> int:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import Connection, DateTime, case, func, select, type_coerce
+from sqlalchemy import Connection, case, func, select, type_coerce
+from sqlalchemy.types import NullType
 
 from digest.db.schema import UTCDateTime, editions
 from digest.store.digests import paper_keys, record_key, save_digests
@@ -50,12 +51,15 @@ def claim_editions(
     if not claims:
         return {}
     keys, known = {}, {}  # record keys, computed once per shared sections list
+    counts: dict[int, int] = {}  # paper counts, likewise
     for c in claims:
         if c.sections:
             memo = (c.period, id(c.sections))
             if memo not in known:
                 known[memo] = record_key(c.period, c.sections)
             keys[c.subscriber_id] = known[memo]
+        if id(c.sections) not in counts:
+            counts[id(c.sections)] = len(paper_keys(c.sections))
     records = {keys[c.subscriber_id]: (c.period, c.sections) for c in claims if c.sections}
     digest_ids = save_digests(conn, records, now=now)
     rows = [
@@ -64,7 +68,7 @@ def claim_editions(
             "period": c.period,
             "status": c.status,
             "claimed_at": now,
-            "paper_count": len(paper_keys(c.sections)),
+            "paper_count": counts[id(c.sections)],
             "digest_id": digest_ids.get(keys.get(c.subscriber_id)),
             "run_id": run_id,
             "reached_after": c.reached_after,
@@ -111,25 +115,38 @@ class History:
         return [r.period for r in self.rows] + self.older_periods
 
 
-# The moments naive, as stored (UTC): `_Aware` attaches the zone once per
-# distinct moment, as `UTCDateTime` would per row (a run's editions share
-# their claim moment, and there are a year of rows per subscriber to read).
+# The moments as the driver returns them (no type processing: NullType):
+# `_Aware` turns each distinct one into the aware UTC moment `UTCDateTime`
+# would read, once (a run's editions share their claim moment, and a batch
+# reads some thirty rows per subscriber, so the per-row work is what counts).
 _COLUMNS = (
     editions.c.subscriber_id,
     editions.c.period,
     editions.c.status,
-    type_coerce(editions.c.claimed_at, DateTime()),
-    type_coerce(editions.c.reached_after, DateTime()),
+    type_coerce(editions.c.claimed_at, NullType()),
+    type_coerce(editions.c.reached_after, NullType()),
     editions.c.digest_id,
 )
 
 
 class _Aware(dict):
-    """Naive UTC moment -> the same moment, aware (what `UTCDateTime` reads)."""
+    """A moment as stored -> the same moment, aware UTC (what `UTCDateTime`
+    reads); None -> None. SQLite hands back the stored text, PostgreSQL a naive
+    datetime (both UTC)."""
 
-    def __missing__(self, moment: datetime) -> datetime:
-        aware = self[moment] = moment.replace(tzinfo=UTC)
+    def __init__(self) -> None:
+        super().__init__({None: None})
+
+    def __missing__(self, stored: str | datetime) -> datetime:
+        # fromisoformat: what SQLAlchemy's SQLite DATETIME parses the text with.
+        naive = datetime.fromisoformat(stored) if isinstance(stored, str) else stored
+        aware = self[stored] = naive.replace(tzinfo=UTC)
         return aware
+
+
+# Builds a `HistoryRow` from a tuple without the Python-level `__new__` call
+# NamedTuple makes per row.
+_new_tuple = tuple.__new__
 
 
 def histories(
@@ -152,8 +169,8 @@ def histories(
         history = found.get(sid)
         if history is None:
             history = found[sid] = History(since=since)
-        reached = None if reached_after is None else aware[reached_after]
-        history.rows.append(HistoryRow(period, status, aware[claimed_at], reached, digest_id))
+        row = (period, status, aware[claimed_at], aware[reached_after], digest_id)
+        history.rows.append(_new_tuple(HistoryRow, row))
     if since is not None:
         for sid, daily, weekly, claim in conn.execute(_older(ids, since)):
             history = found.setdefault(sid, History(since=since))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, delete, func, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import NullType
 
 from digest.db.schema import subscribers, suppressions
 from digest.preferences import Preferences, TopicChoice
@@ -54,14 +57,52 @@ def prefs_to_row(prefs: Preferences) -> dict:
     }
 
 
+# The JSON list columns of a subscriber's preferences.
+_JSON_LISTS = ("topics", "keywords", "categories", "authors", "mute")
+
+# A subscriber row with its JSON columns as the driver returns them (no type
+# processing: NullType): SQLite hands back the stored text, which `_topics`
+# and `_strings` decode once per distinct text (a send reads every active
+# subscriber, and most share their topics and keyword lists); PostgreSQL's
+# driver hands back the decoded value.
+_SUBSCRIBER_COLUMNS = tuple(
+    type_coerce(column, NullType()).label(column.name) if column.name in _JSON_LISTS else column
+    for column in subscribers.c
+)
+
+
+@lru_cache(maxsize=8192)
+def _topics_from_text(text: str) -> tuple[TopicChoice, ...]:
+    return tuple(TopicChoice(**t) for t in json.loads(text))
+
+
+@lru_cache(maxsize=8192)
+def _strings_from_text(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+def _topics(value: str | list) -> list[TopicChoice]:
+    """A topics column (stored text or decoded) as a new list (TopicChoice is frozen)."""
+    if isinstance(value, str):
+        return list(_topics_from_text(value))
+    return [TopicChoice(**t) for t in value]
+
+
+def _strings(value: str | list) -> list[str]:
+    """A list-of-strings column (stored text or decoded) as a new list."""
+    return list(_strings_from_text(value) if isinstance(value, str) else value)
+
+
 def prefs_from_row(row) -> Preferences:
+    """Preferences from a subscriber row, whether its JSON columns come decoded
+    (`select(subscribers)`) or as stored (`_SUBSCRIBER_COLUMNS`)."""
     data = row._mapping
     return Preferences(
-        topics=[TopicChoice(**t) for t in data["topics"]],
-        keywords=list(data["keywords"]),
-        categories=list(data["categories"]),
-        authors=list(data["authors"]),
-        mute=list(data["mute"]),
+        topics=_topics(data["topics"]),
+        keywords=_strings(data["keywords"]),
+        categories=_strings(data["categories"]),
+        authors=_strings(data["authors"]),
+        mute=_strings(data["mute"]),
         frequency=data["frequency"],
         weekday=data["weekday"],
         timezone=data["timezone"],
@@ -136,7 +177,7 @@ def update_subscriber(
 
 def get_subscriber(conn: Connection, email: str) -> Subscriber | None:
     """Look an address up ignoring case: nobody means Ada@ and ada@ as two people."""
-    query = select(subscribers).where(func.lower(subscribers.c.email) == email.lower())
+    query = select(*_SUBSCRIBER_COLUMNS).where(func.lower(subscribers.c.email) == email.lower())
     row = conn.execute(query).first()
     return from_row(row) if row else None
 
@@ -158,7 +199,7 @@ def lock_active_batch(
     for: a concurrent run is claiming those and this one moves on (SQLite
     claim transactions hold the whole database, so nothing is held there)."""
     query = (
-        select(subscribers)
+        select(*_SUBSCRIBER_COLUMNS)
         .where(subscribers.c.status == "active", subscribers.c.id > after)
         .order_by(subscribers.c.id)
         .limit(size)
@@ -171,7 +212,7 @@ def lock_active_batch(
 
 
 def subscribers_by_id(conn: Connection, ids) -> dict[int, Subscriber]:
-    query = select(subscribers).where(subscribers.c.id.in_(list(ids)))
+    query = select(*_SUBSCRIBER_COLUMNS).where(subscribers.c.id.in_(list(ids)))
     return {row.id: from_row(row) for row in conn.execute(query)}
 
 
@@ -181,7 +222,7 @@ def count_active(conn: Connection) -> int:
 
 
 def list_subscribers(conn: Connection, status: str | None = None) -> list[Subscriber]:
-    query = select(subscribers).order_by(subscribers.c.id)
+    query = select(*_SUBSCRIBER_COLUMNS).order_by(subscribers.c.id)
     if status:
         query = query.where(subscribers.c.status == status)
     return [from_row(row) for row in conn.execute(query)]
