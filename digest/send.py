@@ -15,6 +15,7 @@ anything it still holds and frees its lock.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections import Counter
@@ -163,19 +164,35 @@ def _plan_all(engine, run: Run | None, mailer, options, report, site, secret, pr
         report.counts += resent
     claim_options = claim_options_for(options, run.id if run is not None else None)
     after, done = 0, 0
-    while True:
-        with engine.begin() as conn:
-            claimed = claim_next(conn, planner, cache, claim_options, after=after)
-        if claimed.last_id is not None:
-            after, done = claimed.last_id, done + claimed.seen
-        report.counts += claimed.counts
-        report.planned += claimed.planned
-        for planned in claimed.claimed:
-            report.counts += deliveries.add(planned)
-        if progress:
-            progress(min(done, total), total)
-        if claimed.stopped:
-            log.info("stopping: subscribers after id %d left for the next run", after)
-        if claimed.stopped or claimed.seen == 0:
-            break
-    report.counts += deliveries.finish()
+    try:
+        while True:
+            with engine.begin() as conn:
+                claimed = claim_next(conn, planner, cache, claim_options, after=after)
+            if done == 0:
+                _spare_from_collector()
+            if claimed.last_id is not None:
+                after, done = claimed.last_id, done + claimed.seen
+            report.counts += claimed.counts
+            report.planned += claimed.planned
+            for planned in claimed.claimed:
+                report.counts += deliveries.add(planned)
+            if progress:
+                progress(min(done, total), total)
+            if claimed.stopped:
+                log.info("stopping: subscribers after id %d left for the next run", after)
+            if claimed.stopped or claimed.seen == 0:
+                break
+        report.counts += deliveries.finish()
+    finally:
+        gc.unfreeze()
+
+
+def _spare_from_collector() -> None:
+    """Keep what the run has built so far (the pool, the ranking index, the
+    topics' rankings: millions of objects that live as long as the run) out
+    of the cyclic garbage collector's full passes until the run ends: each
+    pass over them cost about 0.2 s, some twenty times a 10,000-subscriber
+    send (16% of its CPU). Nothing is freed later by this: the objects stay
+    referenced by the planner anyway."""
+    gc.collect()
+    gc.freeze()
