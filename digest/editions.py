@@ -9,9 +9,10 @@ claims what it plans.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import Connection
 
@@ -155,13 +156,12 @@ class Planner:
             self.cut(prefs.frequency, previous_claim),
             removed,
         )
-        digest = self._replans.pop(key, None)
-        if digest is None:
-            planned = self._plan(subscriber, period, previous_claim=previous_claim, sent=sent)
-            digest = planned.digest
-            if len(self._replans) >= SHARED_PLANS:
-                del self._replans[next(iter(self._replans))]  # the least recently used
-        self._replans[key] = digest  # now the most recently used
+        digest = recently_used(
+            self._replans,
+            key,
+            lambda: self._plan(subscriber, period, previous_claim=previous_claim, sent=sent).digest,
+            SHARED_PLANS,
+        )
         return Planned(subscriber, period, digest, previous_claim=previous_claim)
 
     def _plan(
@@ -204,13 +204,9 @@ class Planner:
             if slug == INTERESTS_SLUG or slug not in self._rankings:
                 return eligible(slug, ranking, min_upvotes)
             key = (slug, cut, min_upvotes, flags)
-            found = self._eligible.pop(key, None)
-            if found is None:
-                found = eligible(slug, ranking, min_upvotes)
-                if len(self._eligible) >= SHARED_ELIGIBLE:
-                    del self._eligible[next(iter(self._eligible))]  # the least recently used
-            self._eligible[key] = found  # now the most recently used
-            return found
+            return recently_used(
+                self._eligible, key, lambda: eligible(slug, ranking, min_upvotes), SHARED_ELIGIBLE
+            )
 
         return shared
 
@@ -235,12 +231,12 @@ class Planner:
         `sent` (the same papers in the same order as a scan of the pool, for
         the cost of a pass over the day's candidates)."""
         cut = self.cut(frequency, previous_claim)
-        unsent = self._unsent.pop(cut, None)
-        if unsent is None:
-            unsent = self.pool_index.at(cut, sent=set(), now=self.now)
-            if len(self._unsent) >= UNSENT_CUTS:
-                del self._unsent[next(iter(self._unsent))]  # the least recently used
-        self._unsent[cut] = unsent  # now the most recently used
+        unsent = recently_used(
+            self._unsent,
+            cut,
+            lambda: self.pool_index.at(cut, sent=set(), now=self.now),
+            UNSENT_CUTS,
+        )
         if not sent:
             return unsent
         return {key: paper for key, paper in unsent.items() if key not in sent}
@@ -259,14 +255,12 @@ class Planner:
         popular plan stays)."""
         prefs = subscriber.prefs
         key = (digest_preferences(prefs), period, self.cut(prefs.frequency, previous_claim))
-        digest = self._shared.pop(key, None)
-        if digest is None:
-            planned = self.plan(subscriber, period, previous_claim=previous_claim, sent=set())
-            digest = planned.digest
-            if len(self._shared) >= SHARED_PLANS:
-                del self._shared[next(iter(self._shared))]  # the least recently used
-        self._shared[key] = digest  # now the most recently used
-        return digest
+        return recently_used(
+            self._shared,
+            key,
+            lambda: self.plan(subscriber, period, previous_claim=previous_claim, sent=set()).digest,
+            SHARED_PLANS,
+        )
 
     def _narrowed(
         self, rankings: dict[str, Sequence[Ranked]], previous_claim: datetime | None
@@ -294,6 +288,22 @@ class Planner:
             arrivals = self._arrivals[id(ranking)][1]
             out[slug] = arrivals.could_be_candidates(previous_claim=previous_claim, now=self.now)
         return out
+
+
+T = TypeVar("T")
+_MISSING = object()
+
+
+def recently_used(cache: dict, key, make: Callable[[], T], limit: int) -> T:
+    """`cache[key]`, made by `make()` when missing. `cache` is kept in order of
+    use (the least recently used first) and to at most `limit` entries."""
+    found = cache.pop(key, _MISSING)
+    if found is _MISSING:
+        found = make()
+        if len(cache) >= limit:
+            del cache[next(iter(cache))]
+    cache[key] = found
+    return found
 
 
 def digest_preferences(prefs) -> tuple:
