@@ -11,6 +11,8 @@ never a pass over the pool. What it keeps is compact:
   between them, which no phrase spans), which is all exact phrases need; the
   words themselves are not kept;
 - per category and (built on first use) per author surname, the papers' positions;
+- per paper, its listing (primary and cross-listed categories) among the
+  pool's few distinct ones, so category evidence is worked out once per listing;
 - the pool's statistics (paper count, average field lengths), which a term's
   rarity and a paper's length normalisation use, whatever subset is ranked.
 
