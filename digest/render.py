@@ -332,13 +332,15 @@ class CompileCache:
     """Compiled digests by rendering key (the "nothing new" note for an empty
     one), so subscribers who share a digest share one compile. Bounded (least
     recently used goes first); one per send run, as paper data may change
-    between runs."""
+    between runs. A digest given to it must not change afterwards: what it
+    found for a digest object is remembered by that object."""
 
     def __init__(self, site: SiteInfo, maxsize: int = 256) -> None:
         self.site, self.maxsize = site, maxsize
         self.hits = self.misses = 0
         self._items: OrderedDict[tuple, CompiledDigest] = OrderedDict()
         self._shown: OrderedDict[int, tuple[Digest, tuple[str, ...]]] = OrderedDict()
+        self._last: tuple[Digest | None, tuple] = (None, ())
         self.fragments = Fragments(site, _render)
 
     def shown(self, digest: Digest) -> tuple[str, ...]:
@@ -362,7 +364,10 @@ class CompileCache:
         return found[1]
 
     def get(self, digest: Digest) -> CompiledDigest:
-        key = digest.rendering_key()
+        # A delivery asks for one digest object many times in a row.
+        if self._last[0] is not digest:
+            self._last = (digest, digest.rendering_key())
+        key = self._last[1]
         if key in self._items:
             self.hits += 1
             self._items.move_to_end(key)
