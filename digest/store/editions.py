@@ -188,7 +188,7 @@ def release_pending_ids(conn: Connection, edition_ids: Iterable[int], *, run_id:
     """Release those of `edition_ids` the run still holds as `pending`."""
     query = select(editions.c.id).where(
         editions.c.id.in_(list(edition_ids)),
-        pending_among_ids(),
+        state_among_ids("pending"),
         editions.c.run_id == run_id,
     )
     return _delete_editions(conn, list(conn.execute(query).scalars()))
@@ -208,16 +208,16 @@ def in_flight(conn: Connection, run_id: int | None) -> list[dict]:
     return [dict(row._mapping) for row in conn.execute(query.order_by(editions.c.id))]
 
 
-def pending_among_ids():
-    """`status = 'pending'` for a statement that also names its editions by id,
+def state_among_ids(state: str):
+    """`status = state` for a statement that also names its editions by id,
     written so that the database checks it on the rows the ids find. During a
-    large send the table's statistics still say nothing is pending (they date
-    from before the send), so PostgreSQL takes the partial index over unsettled
-    states for a cheap way to the pending rows and reads every pending edition
-    of the send (100,000 when a run holds that many) at every provider call; an
-    expression over the column is no use to that index, so the primary key is
-    the only way in."""
-    return editions.c.status.concat("") == "pending"
+    large send the table's statistics still say no edition is pending or
+    queued (they date from before the send), so PostgreSQL takes the partial
+    index over unsettled states for a cheap way to those rows and reads every
+    pending (or queued) edition of the send (100,000 when a run holds that
+    many) at every provider call or job; an expression over the column is no
+    use to that index, so the primary key is the only way in."""
+    return editions.c.status.concat("") == state
 
 
 def _run_is(run_id: int | None):
@@ -274,7 +274,7 @@ def _hand_over_statements(size: int | None):
     what was left behind, and the suppression lookup."""
     mine_pending = (
         _in_list(editions.c.id, "ids", size),
-        pending_among_ids(),
+        state_among_ids("pending"),
         editions.c.run_id == bindparam("run"),
     )
     move = (
@@ -335,13 +335,19 @@ def take_unknown(
     where = [editions.c.status == "unknown", editions.c.subscriber_id.in_(active)]
     if subscriber_ids is not None:
         where.append(editions.c.subscriber_id.in_(list(subscriber_ids)))
-    moved = conn.execute(
-        update(editions)
-        .where(*where)
-        .values(status="pending", run_id=run_id, error=None)
-        .returning(editions.c.id)
+    return take(conn, where, {"status": "pending", "run_id": run_id, "error": None})
+
+
+def take(conn: Connection, where: list, values: dict) -> list[dict]:
+    """Set `values` on the editions `where` selects and return their rows, in
+    id order, each with its `sections` (from its shared digest): how a run
+    takes editions back to send them (`take_unknown`, a queued job's
+    `take_queued`)."""
+    ids = list(
+        conn.execute(
+            update(editions).where(*where).values(**values).returning(editions.c.id)
+        ).scalars()
     )
-    ids = list(moved.scalars())
     if not ids:
         return []
     query = select(editions).where(editions.c.id.in_(ids)).order_by(editions.c.id)

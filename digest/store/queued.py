@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, select, update
 
 from digest.db.schema import editions
-from digest.store.editions import _with_sections, pending_among_ids
+from digest.store.editions import state_among_ids, take
 
 QUEUED = "queued"
 
@@ -38,7 +38,7 @@ def mark_queued(conn: Connection, edition_ids: Iterable[int], *, run_id: int) ->
         return []
     moved = conn.execute(
         update(editions)
-        .where(editions.c.id.in_(ids), pending_among_ids(), editions.c.run_id == run_id)
+        .where(editions.c.id.in_(ids), state_among_ids("pending"), editions.c.run_id == run_id)
         .values(status=QUEUED)
         .returning(editions.c.id)
     )
@@ -52,18 +52,8 @@ def take_queued(conn: Connection, edition_ids: Iterable[int], *, run_id: int) ->
     ids = list(edition_ids)
     if not ids:
         return []
-    moved = conn.execute(
-        update(editions)
-        .where(editions.c.id.in_(ids), editions.c.status == QUEUED)
-        .values(status="pending", run_id=run_id)
-        .returning(editions.c.id)
-    )
-    taken = list(moved.scalars())
-    if not taken:
-        return []
-    query = select(editions).where(editions.c.id.in_(taken)).order_by(editions.c.id)
-    # Each with its `sections` (from its shared digest), as take_unknown's.
-    return _with_sections(conn, conn.execute(query))
+    where = [editions.c.id.in_(ids), state_among_ids(QUEUED)]
+    return take(conn, where, {"status": "pending", "run_id": run_id})
 
 
 def queued_ids(conn: Connection) -> list[int]:
