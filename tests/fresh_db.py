@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from digest.db.engine import open_engine
+from digest.db.engine import open_engine, upgrade
 
 PG_URL = os.environ.get("DIGEST_TEST_DATABASE_URL")
 
@@ -48,3 +48,16 @@ def postgres_database(prefix: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextlib.contextmanager
+def migrated_postgres(prefix: str) -> Iterator[Engine]:
+    """An engine on a new PostgreSQL database (`postgres_database`) migrated to
+    head, disposed of and the database dropped afterwards."""
+    with postgres_database(prefix) as url:
+        engine = open_engine(url)
+        try:
+            upgrade(engine)
+            yield engine
+        finally:
+            engine.dispose()

@@ -11,13 +11,12 @@ import pytest
 from sqlalchemy import func, select
 
 from digest.claims import ClaimOptions, claim_next
-from digest.db.engine import open_engine, upgrade
 from digest.db.schema import editions
 from digest.editions import Planner
 from digest.preferences import Preferences, TopicChoice
 from digest.render import CompileCache
 from digest.store.subscribers import add_subscriber
-from tests.fresh_db import postgres_database
+from tests.fresh_db import migrated_postgres
 from tests.pipeline_helpers import (
     DAY1,
     SITE,
@@ -102,11 +101,8 @@ def _prefs(n: int) -> Preferences:
 
 @pytest.fixture
 def pg_engine():
-    with postgres_database("digest_claims") as url:
-        engine = open_engine(url)
-        upgrade(engine)
+    with migrated_postgres("digest_claims") as engine:
         yield engine
-        engine.dispose()
 
 
 @pytest.mark.slow

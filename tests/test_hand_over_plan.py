@@ -8,34 +8,26 @@ pending edition at each provider call (measured: 150 ms a hand-over with
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import event, insert, text
 
-from digest.db.engine import open_engine, upgrade
 from digest.db.schema import digests, editions, subscribers
 from digest.preferences import Preferences
 from digest.store import editions as edition_store
 from digest.store.queued import mark_queued, take_queued
 from digest.store.subscribers import prefs_to_row
-from tests.fresh_db import postgres_database
+from tests.fresh_db import migrated_postgres
 from tests.pipeline_helpers import DAY1
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("DIGEST_TEST_DATABASE_URL"), reason="needs PostgreSQL"
-)
 RUN, SETTLED, UNSETTLED = 3, 20_000, 5_000
 
 
 @pytest.fixture
 def pg_engine():
-    with postgres_database("digest_hand_over_plan") as url:
-        engine = open_engine(url)
-        upgrade(engine)
+    with migrated_postgres("digest_hand_over_plan") as engine:
         yield engine
-        engine.dispose()
 
 
 def fill(engine) -> list[int]:
