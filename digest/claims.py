@@ -124,8 +124,9 @@ def _without_received(
     histories: dict[int, History],
 ) -> list[Planned]:
     """Each plan, replanned without what its subscriber has received when its
-    shared digest holds any of it (rare: a paper trending again, a released
-    edition's papers). A history read from the horizon on is read whole (one
+    shared digest holds any of it (a paper trending again, a released
+    edition's papers: about one reader in eight on the benchmark's day; the
+    planner shares those replans too). A history read from the horizon on is read whole (one
     query for the batch) where its rows are not enough: a paper of the digest
     reached us before them."""
     received = planner.received
