@@ -8,9 +8,15 @@ from __future__ import annotations
 import cProfile
 import hashlib
 import multiprocessing
+import multiprocessing.util
+import os
+import pickle
 import resource
+import shutil
+import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 
 from benchmarks.daily_data import NOW
 from benchmarks.daily_mail import make_mailer
@@ -62,26 +68,27 @@ class Sampler:
 
 def send_once(args, url: str | None, profile: bool = False) -> dict:
     """One `digest send` (`run_send`, every subscriber due) in this process,
-    timed per stage."""
+    timed per stage; with `--send-processes N`, that send shared by N forked
+    processes (`digest send --processes N`), whose stage times, samples, CPU
+    and peak RSS are gathered in."""
     engine = open_engine(args.database_url)
     mailer = make_mailer(args.mailer, args.mime, SITE, url, NOW)
     sampler = Sampler(max(args.subscribers * 2 // args.baseline_sample, 1))
     timer = StageTimer().install()
     sampler.install()  # outside the timer: its bookkeeping is not the send path's
+    forked = _Forked(timer, sampler) if args.send_processes > 1 else None
     # Wall time: a process_time timer is a system call per event and makes the
     # profiled run an order of magnitude slower.
     profiler = cProfile.Profile() if profile else None
+    children_before = _children_cpu()
     started, cpu_started = time.perf_counter(), time.process_time()
+    options = SendOptions(
+        now=NOW, force_hour=True, batch_size=args.batch_size, processes=args.send_processes
+    )
     try:
         if profiler:
             profiler.enable()
-        report = run_send(
-            engine,
-            mailer,
-            SendOptions(now=NOW, force_hour=True, batch_size=args.batch_size),
-            site=SITE,
-            secret=SECRET,
-        )
+        report = run_send(engine, mailer, options, site=SITE, secret=SECRET)
         if profiler:
             profiler.disable()
     finally:
@@ -89,19 +96,64 @@ def send_once(args, url: str | None, profile: bool = False) -> dict:
         timer.uninstall()
         mailer.close()
         engine.dispose()
-    return {
+    result = {
         "total": time.perf_counter() - started,
-        "cpu": time.process_time() - cpu_started,
+        "cpu": time.process_time() - cpu_started + _children_cpu() - children_before,
         "stages": timer.seconds,
         "stage_cpu": timer.cpu,
         "missing": timer.missing,
-        "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak": max(
+            resource.getrusage(who).ru_maxrss * 1024
+            for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        ),
         "counts": report.counts,
         "keys": sampler.keys,
         "sample": sampler.sample,
         "requests": getattr(mailer, "requests", None),
         "profile": profiler,
     }
+    if forked is not None:
+        forked.gather(result)
+    return result
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+class _Forked:
+    """Each process the send forks (through multiprocessing) starts its stage
+    times and samples afresh and leaves them in a file when it ends
+    (multiprocessing runs a child's finalizers at its exit); `gather` adds
+    them to the parent's."""
+
+    def __init__(self, timer: StageTimer, sampler: Sampler) -> None:
+        self.timer, self.sampler = timer, sampler
+        self.folder = Path(tempfile.mkdtemp(prefix="daily-send-"))
+        multiprocessing.util.register_after_fork(self, _Forked._started)
+
+    def _started(self) -> None:
+        if self.folder is None:
+            return  # a later fork, after this send
+        self.timer.seconds, self.timer.cpu = Counter(), Counter()
+        self.sampler.seen, self.sampler.sample, self.sampler.keys = 0, [], set()
+        multiprocessing.util.Finalize(None, self._leave, exitpriority=100)
+
+    def _leave(self) -> None:
+        timer, sampler = self.timer, self.sampler
+        mine = (timer.seconds, timer.cpu, sampler.keys, sampler.sample)
+        (self.folder / f"{os.getpid()}.pickle").write_bytes(pickle.dumps(mine))
+
+    def gather(self, result: dict) -> None:
+        for path in sorted(self.folder.glob("*.pickle")):
+            seconds, cpu, keys, sample = pickle.loads(path.read_bytes())
+            result["stages"] += seconds
+            result["stage_cpu"] += cpu
+            result["keys"] |= keys
+            result["sample"] += sample
+        shutil.rmtree(self.folder)
+        self.folder = None
 
 
 def _child(args, url: str | None, results) -> None:

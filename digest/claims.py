@@ -30,7 +30,7 @@ from digest.received import could_hold, counted, reached_since
 from digest.render import CompileCache
 from digest.store import edition_claims
 from digest.store.edition_claims import Claim, History
-from digest.store.subscribers import lock_active_batch
+from digest.store.subscribers import Subscriber, lock_active_batch
 
 log = logging.getLogger(__name__)
 
@@ -70,29 +70,111 @@ def claim_next(
     options: ClaimOptions,
     *,
     after: int,
+    upto: int | None = None,
 ) -> ClaimedBatch:
     """Plan and claim the due editions of the next batch of active subscribers
-    with an id above `after`, in the caller's transaction. Returns what was
-    claimed (to deliver), the counts of empty editions (claimed as "empty") and,
-    on a dry run (`run_id` None), the plans without claiming anything.
+    with an id above `after` (and at most `upto`), in the caller's
+    transaction. Returns what was claimed (to deliver), the counts of empty
+    editions (claimed as "empty") and, on a dry run (`run_id` None), the
+    plans without claiming anything.
 
     A handful of statements per batch, whatever its size: the batch's rows,
     their editions (`histories`), the digests that could hold a planned paper,
     then the digests and editions written in bulk (`claim_editions`)."""
-    batch = ClaimedBatch()
-    subscribers = lock_active_batch(conn, after=after, size=options.size, email=options.only)
-    if not subscribers:
-        return batch
+    planned = plan_next(conn, planner, options, after=after, upto=upto)
+    return claim_planned(conn, planner, cache, options, planned)
+
+
+@dataclass
+class PlannedBatch:
+    """A batch planned and not yet claimed: its subscribers, their histories
+    as read (from `since` on), the plans, and the cursor."""
+
+    subscribers: list[Subscriber] = field(default_factory=list)
+    since: datetime | None = None
+    read: dict[int, History] = field(default_factory=dict)
+    plans: list[Planned] = field(default_factory=list)
+    last_id: int | None = None
+    seen: int = 0
+    stopped: bool = False
+
+
+def plan_next(
+    conn: Connection,
+    planner: Planner,
+    options: ClaimOptions,
+    *,
+    after: int,
+    upto: int | None = None,
+) -> PlannedBatch:
+    """The first half of `claim_next`: read the next batch and plan its due
+    editions, writing nothing."""
+    subscribers = lock_active_batch(
+        conn, after=after, upto=upto, size=options.size, email=options.only
+    )
     # Rows from the gap horizon on; an explicit date asks whether that very
     # period was claimed, however long ago: then every row.
     since = options.now - GAP_HORIZON if options.on_date is None else None
-    histories = edition_claims.histories(conn, [s.id for s in subscribers], since=since)
-    plans = []
+    batch = PlannedBatch(subscribers, since)
+    if not subscribers:
+        return batch
+    batch.read = edition_claims.histories(conn, [s.id for s in subscribers], since=since)
     for subscriber in subscribers:
         if options.stop is not None and options.stop():
             batch.stopped = True
             break
         batch.last_id, batch.seen = subscriber.id, batch.seen + 1
+    batch.plans = _plans(conn, planner, options, subscribers[: batch.seen], dict(batch.read))
+    return batch
+
+
+def claim_planned(
+    conn: Connection,
+    planner: Planner,
+    cache: CompileCache,
+    options: ClaimOptions,
+    batch: PlannedBatch,
+    *,
+    recheck: bool = False,
+) -> ClaimedBatch:
+    """The second half of `claim_next`: claim what `batch` planned, in the
+    caller's transaction. With `recheck` the batch was planned in an earlier
+    transaction: the histories are read again and any subscriber whose
+    editions changed meanwhile (another run claimed or released one) is
+    planned again here, so the plans claimed are those this transaction would
+    have made."""
+    claimed = ClaimedBatch(last_id=batch.last_id, seen=batch.seen, stopped=batch.stopped)
+    plans = batch.plans
+    if recheck and batch.seen:
+        looked_at = batch.subscribers[: batch.seen]
+        now = edition_claims.histories(conn, [s.id for s in looked_at], since=batch.since)
+        changed = [s for s in looked_at if now.get(s.id) != batch.read.get(s.id)]
+        if changed:
+            ids = {s.id for s in changed}
+            plans = [p for p in plans if p.subscriber.id not in ids]
+            plans += _plans(conn, planner, options, changed, now)
+    if options.run_id is None:
+        for planned in plans:
+            # Classified as the real run would: an empty edition sends nothing.
+            empty = planned.empty and not options.send_empty
+            claimed.counts["empty" if empty else "would-send"] += 1
+        claimed.planned = plans
+        return claimed
+    _claim(conn, cache, plans, options, claimed)
+    return claimed
+
+
+def _plans(
+    conn: Connection,
+    planner: Planner,
+    options: ClaimOptions,
+    subscribers: list[Subscriber],
+    histories: dict[int, History],
+) -> list[Planned]:
+    """The due edition of each of `subscribers` that has one, planned from
+    `histories` (which planning may complete: `_without_received`)."""
+    plans = []
+    for subscriber in subscribers:
         history = histories.setdefault(subscriber.id, History())  # none: no edition at all
         period = due_from(
             subscriber,
@@ -105,16 +187,7 @@ def claim_next(
             previous = floor_from(history, options.now)
             digest = planner.plan_shared(subscriber, period, previous_claim=previous)
             plans.append(Planned(subscriber, period, digest, previous_claim=previous))
-    plans = _without_received(conn, planner, plans, histories)
-    if options.run_id is None:
-        for planned in plans:
-            # Classified as the real run would: an empty edition sends nothing.
-            empty = planned.empty and not options.send_empty
-            batch.counts["empty" if empty else "would-send"] += 1
-        batch.planned = plans
-        return batch
-    _claim(conn, cache, plans, options, batch)
-    return batch
+    return _without_received(conn, planner, plans, histories)
 
 
 def _without_received(

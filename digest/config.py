@@ -63,6 +63,7 @@ ENV_VARS = {
     "DIGEST_SEND_RATE": "send_rate",
     "DIGEST_SEND_EMPTY": "send_empty",
     "DIGEST_SEND_QUEUE": "send_queue",
+    "DIGEST_SEND_PROCESSES": "send_processes",
     "DIGEST_RETENTION_DAYS": "retention_days",
     "DIGEST_MISFIRE_GRACE_HOURS": "misfire_grace_hours",
     "DIGEST_LOG_LEVEL": "log_level",
@@ -217,6 +218,8 @@ class Settings(Checked):
     # Where the scheduler's send tick delivers: in its own process, or through
     # `digest worker` processes (PostgreSQL only; see digest.send_queue).
     send_queue: str = checked(one_of("in-process", "procrastinate"), "in-process")
+    # Processes one in-process send is shared by (digest.send_processes).
+    send_processes: int = checked(integer(ge=1, le=64), 1)
     retention_days: int = checked(integer(ge=1, le=36500), 365)
     misfire_grace_hours: float = checked(number(gt=0, le=24 * 365), 6.0)
     log_level: str = checked(

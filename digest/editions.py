@@ -103,6 +103,15 @@ class Planner:
     def load(cls, conn: Connection, *, now: datetime, retention_days: int) -> Planner:
         return cls(load_pool(conn, now=now, retention_days=retention_days), now)
 
+    def warm(self) -> None:
+        """Build now what every plan of the run shares, rather than on first
+        use: the candidate pool, the ranking index and every catalog topic's
+        ranking. A send shared by several processes builds them once, before
+        it forks."""
+        self.pool_index  # noqa: B018 - built on first access
+        for slug in load_catalog():
+            self.ranking(slug)
+
     def ranking(self, slug: str) -> list[Ranked]:
         if slug not in self._rankings:
             self._rankings[slug] = rank_topic(get_topic(slug), self.index, self.now)

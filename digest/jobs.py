@@ -143,6 +143,7 @@ def run_send_tick(ctx: JobContext, now: datetime) -> SendReport:
         retention_days=settings.retention_days,
         send_rate=settings.send_rate,
         claim_size=settings.queue.batch_size,
+        processes=settings.send_processes,
         stop=ctx.stopping.is_set,
     )
     mailer = ctx.runtime.mailer()

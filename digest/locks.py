@@ -48,6 +48,15 @@ class HeldLock:
             os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = None
 
+    def inherited(self) -> None:
+        """In a process forked while this lock was held: leave the lock to the
+        parent. A flock stays held by the parent's descriptor (closing this
+        copy does not release it); the session is left untouched (closing it
+        here would end the parent's)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
     @property
     def held(self) -> bool:
         return self._conn is not None or self._fd is not None

@@ -10,7 +10,9 @@ order a batch at a time: each batch's due editions are planned and claimed in
 one transaction (`digest.claims`; the unique (subscriber, period) key makes a
 concurrent or repeated run claim nothing twice), and claimed editions are
 delivered in batches through `deliver_batch`. At the end the run releases
-anything it still holds and frees its lock.
+anything it still holds and frees its lock. With `processes` above one the
+walk is shared by forked processes (`digest.send_processes`), each a run of
+its own.
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ import gc
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import NoReturn
 
 from sqlalchemy import Engine
 
-from digest.claims import CLAIM_SIZE, ClaimOptions, claim_next
+from digest.claims import CLAIM_SIZE, ClaimOptions, claim_next, claim_planned, plan_next
+from digest.db.engine import reading
 from digest.delivery import Deliveries
 from digest.editions import Planned, Planner
 from digest.mail.base import AuthError, Mailer
@@ -56,6 +59,8 @@ class SendOptions:
     batch_size: int = BATCH_SIZE  # editions per delivery batch (SMTP, outbox)
     claim_size: int = CLAIM_SIZE  # subscribers per claim transaction
     resend_unknown: bool = False
+    # Processes sharing the send (digest.send_processes); dry runs and `only` use one.
+    processes: int = 1
     send_rate: float = 0  # recipients per second, all senders together; 0 = none
     # Wall clock for run records; `now` may be a replayed time (demo, tests).
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -106,7 +111,12 @@ def run_send(
     refused: AuthError | None = None
     try:
         report.recovered = recover_dead_runs(engine, mailer, now=options.clock(), me=run.id)
-        _plan_all(engine, run, mailer, options, report, site, secret, progress)
+        if options.processes > 1 and options.only is None:
+            from digest.send_processes import send_in_processes
+
+            send_in_processes(engine, run, mailer, options, report, site, secret, progress)
+        else:
+            _plan_all(engine, run, mailer, options, report, site, secret, progress)
     except AuthError as exc:
         refused = exc
     finally:
@@ -140,51 +150,109 @@ def claim_options_for(options: SendOptions, run_id: int | None) -> ClaimOptions:
 
 
 def _plan_all(engine, run: Run | None, mailer, options, report, site, secret, progress) -> None:
-    # A grouping mailer (SendGrid) delivers a digest's editions together, so a
-    # digest is compiled when its group goes out and seldom needed again;
-    # others deliver in claim order, where the same digests recur all along.
+    deliveries = deliveries_for(engine, run, mailer, options, site, secret)
+    with engine.begin() as conn:
+        total = 1 if options.only else count_active(conn)
+        planner = Planner.load(conn, now=options.now, retention_days=options.retention_days)
+    resend_unknown(deliveries, run, options, report)
+    done = 0
+
+    def advanced(seen: int) -> None:
+        nonlocal done
+        done += seen
+        if progress:
+            progress(min(done, total), total)
+
+    claim_options = claim_options_for(options, run.id if run is not None else None)
+    try:
+        claim_and_deliver(engine, planner, deliveries, claim_options, [(0, None)], report, advanced)
+    finally:
+        gc.unfreeze()
+
+
+def deliveries_for(engine, run: Run | None, mailer, options, site, secret) -> Deliveries:
+    """The run's `Deliveries`, with its compile cache. A grouping mailer
+    (SendGrid) delivers a digest's editions together, so a digest is compiled
+    when its group goes out and seldom needed again; others deliver in claim
+    order, where the same digests recur all along."""
     grouped = getattr(mailer, "group_size", 0)
-    cache = CompileCache(site, maxsize=GROUPED_COMPILED if grouped else COMPILED_KEPT)
-    deliveries = Deliveries(
+    return Deliveries(
         engine,
         mailer,
-        cache=cache,
+        cache=CompileCache(site, maxsize=GROUPED_COMPILED if grouped else COMPILED_KEPT),
         secret=secret,
         now=lambda: options.now,
         run_id=run.id if run is not None else None,
         ceiling=SendCeiling(engine, options.send_rate, options.rate_clock, options.sleep),
         size=options.batch_size,
     )
-    with engine.begin() as conn:
-        total = 1 if options.only else count_active(conn)
-        planner = Planner.load(conn, now=options.now, retention_days=options.retention_days)
+
+
+def resend_unknown(deliveries: Deliveries, run: Run | None, options, report: SendReport) -> None:
+    """With `resend_unknown`, send the editions left `unknown` again, counted as resent."""
     if options.resend_unknown and run is not None:
-        resent = deliveries.deliver(unknown_editions(engine, run.id, only=options.only))
+        resent = deliveries.deliver(unknown_editions(deliveries.engine, run.id, only=options.only))
         resent["resent"], resent["sent"] = resent["sent"], 0
         report.counts += resent
-    claim_options = claim_options_for(options, run.id if run is not None else None)
-    after, done = 0, 0
-    try:
+
+
+def claim_and_deliver(
+    engine: Engine,
+    planner: Planner,
+    deliveries: Deliveries,
+    claim_options: ClaimOptions,
+    ranges: Iterable[tuple[int, int | None]],
+    report: SendReport,
+    advanced: Callable[[int], None],
+    *,
+    plan_apart: bool = False,
+) -> None:
+    """Claim the due editions of the active subscribers in `ranges` (id ranges
+    (after, upto], upto None: to the end of the list), a batch at a time in
+    id order, handing each claimed edition to `deliveries` as it is claimed;
+    then deliver everything still held. `advanced(n)` is told of every batch
+    of n subscribers looked at. Stops claiming when `claim_options.stop` says
+    so (what is claimed is still delivered).
+
+    With `plan_apart` each batch is planned in a transaction that only reads
+    and claimed in the next (`claim_planned` with `recheck`): SQLite has one
+    write lock, and processes sharing a send would otherwise plan one at a
+    time."""
+    first = True
+    for after, upto in ranges:
+        stopped = False
         while True:
-            with engine.begin() as conn:
-                claimed = claim_next(conn, planner, cache, claim_options, after=after)
-            if done == 0:
+            claimed = _claim_next(
+                engine, planner, deliveries.cache, claim_options, after, upto, plan_apart
+            )
+            if first:
+                first = False
                 _spare_from_collector()
             if claimed.last_id is not None:
-                after, done = claimed.last_id, done + claimed.seen
+                after = claimed.last_id
             report.counts += claimed.counts
             report.planned += claimed.planned
             for planned in claimed.claimed:
                 report.counts += deliveries.add(planned)
-            if progress:
-                progress(min(done, total), total)
-            if claimed.stopped:
+            advanced(claimed.seen)
+            stopped = claimed.stopped
+            if stopped:
                 log.info("stopping: subscribers after id %d left for the next run", after)
-            if claimed.stopped or claimed.seen == 0:
+            if stopped or claimed.seen == 0:
                 break
-        report.counts += deliveries.finish()
-    finally:
-        gc.unfreeze()
+        if stopped:
+            break
+    report.counts += deliveries.finish()
+
+
+def _claim_next(engine, planner, cache, claim_options, after, upto, plan_apart: bool):
+    if not plan_apart:
+        with engine.begin() as conn:
+            return claim_next(conn, planner, cache, claim_options, after=after, upto=upto)
+    with reading(engine) as conn:
+        planned = plan_next(conn, planner, claim_options, after=after, upto=upto)
+    with engine.begin() as conn:
+        return claim_planned(conn, planner, cache, claim_options, planned, recheck=True)
 
 
 def _spare_from_collector() -> None:

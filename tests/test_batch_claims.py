@@ -164,3 +164,45 @@ def test_two_concurrent_batch_claimers_on_postgresql_split_the_subscribers(pg_en
     assert sorted(claimed[1] + claimed[2]) == sorted(ids)  # each exactly once
     assert count == len(ids) and runs == {1: len(claimed[1]), 2: len(claimed[2])}
     assert claimed[1] and claimed[2]
+
+
+@pytest.mark.parametrize("recheck", [True, False])
+def test_a_batch_planned_apart_is_planned_again_where_another_run_claimed_meanwhile(
+    engine, recheck
+):
+    """A send shared by processes on SQLite plans a batch in a read-only
+    transaction and claims it in the next. Between the two another run sends
+    Ada yesterday's edition with paper 0: the claim reads her editions again
+    and plans her anew, so today's edition does not show paper 0 again
+    (without the recheck it would: the plan was made before)."""
+    from digest.claims import claim_planned, plan_next
+    from digest.db.engine import reading
+    from tests.pipeline_helpers import claim_edition
+
+    now = DAY1 + timedelta(hours=8)
+    ada = subscribe(engine, "ada@example.org", now=DAY1 - timedelta(days=1))
+    bob = subscribe(engine, "bob@example.org", now=DAY1 - timedelta(days=1))
+    store(engine, [vision_paper(n, DAY1 - timedelta(hours=2)) for n in range(3)], DAY1)
+    with engine.begin() as conn:
+        planner = Planner.load(conn, now=now, retention_days=365)
+    options = ClaimOptions(now=now, run_id=None, force_hour=True)
+
+    def another_run_sends_ada_paper_0() -> None:
+        with engine.begin() as conn:
+            claim_edition(conn, ada, "2026-11-18", ["2611.14000"], now=now, status="sent")
+
+    sqlite = engine.dialect.name == "sqlite"
+    with reading(engine) as conn:
+        planned = plan_next(conn, planner, options, after=0)
+        if sqlite:  # the reading transaction holds no write lock: nobody waits for it
+            another_run_sends_ada_paper_0()
+    if not sqlite:  # PostgreSQL: the batch's rows stay locked until it ends
+        another_run_sends_ada_paper_0()
+    assert all("2611.14000" in {x.key for x in p.digest.papers} for p in planned.plans)
+    with engine.begin() as conn:
+        claimed = claim_planned(
+            conn, planner, CompileCache(SITE), options, planned, recheck=recheck
+        )
+    shown = {p.subscriber.id: {x.key for x in p.digest.papers} for p in claimed.planned}
+    assert "2611.14000" in shown[bob]
+    assert ("2611.14000" in shown[ada]) is not recheck

@@ -39,3 +39,16 @@ def test_it_builds_mime_and_runs_several_sending_processes(database_url):
     assert result["api"]["recipients"] == counts["sent"]
     assert "process 2:" in daily_run.report(half, 0.0, "", result)
     assert daily_run.run(mime)["editions"] == 0
+
+
+@pytest.mark.slow
+def test_it_runs_one_send_shared_by_forked_processes(database_url):
+    args = daily_run.parse_args([*SMALL, "--database-url", database_url, "--send-processes", "2"])
+    daily_run.generate_world(args)
+    result = daily_run.run(args)
+    counts = result["counts"]
+    assert counts["sent"] + counts["empty"] == 40
+    assert result["api"]["recipients"] == counts["sent"]
+    # The children's stage times and distinct digests are gathered in.
+    assert result["stage_cpu"]["claim"] > 0 and result["distinct"] >= 1
+    assert "forked processes" in daily_run.report(args, 0.0, "", result)

@@ -130,6 +130,13 @@ def send(
         "--resend-unknown",
         help="Also send again the editions left `unknown` (maybe delivered; see digest status).",
     ),
+    processes: int = typer.Option(
+        None,
+        "--processes",
+        min=1,
+        max=64,
+        help="Share the send among this many processes (default: send_processes, 1).",
+    ),
     as_json: bool = JsonFlag,
 ) -> None:
     """Send every edition that is due and not yet sent. Running it twice sends
@@ -151,6 +158,7 @@ def send(
         dry_run=dry_run,
         resend_unknown=resend_unknown,
         progress=not as_json and sys.stderr.isatty(),
+        processes=processes,
     )
     failed = bool(report.counts["failed"] or report.counts["unknown"] or report.counts["released"])
     if as_json:

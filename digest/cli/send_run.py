@@ -39,6 +39,7 @@ def send_and_record(
     dry_run: bool,
     progress: bool,
     resend_unknown: bool = False,
+    processes: int | None = None,
 ) -> tuple[SendReport, dict[str, Any]]:
     """Run `send`; unless it is a dry run, keep its outcome as the last send run's."""
     options = SendOptions(
@@ -52,6 +53,7 @@ def send_and_record(
         resend_unknown=resend_unknown,
         send_rate=rt.settings.send_rate,
         claim_size=rt.settings.queue.batch_size,
+        processes=processes or rt.settings.send_processes,
     )
     problems = _Problems()
     logger = logging.getLogger("digest")

@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -77,8 +77,26 @@ def _sqlite_begin(conn) -> None:
     # IMMEDIATE takes the write lock at BEGIN (waiting up to the busy timeout).
     # A deferred transaction that reads and then writes fails at once with
     # "database is locked" when another writer got in between, and our
-    # transactions are short read-then-write units (claims, merges).
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # transactions are short read-then-write units (claims, merges). One
+    # opened by `reading` only reads: deferred, it reads a snapshot and
+    # keeps no writer waiting.
+    if conn.get_execution_options().get(_READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_READ_ONLY = "digest_read_only"
+
+
+@contextlib.contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A transaction for reading only: on SQLite it takes no write lock and
+    reads a snapshot (a write in it could fail with "database is locked")."""
+    with engine.connect() as conn:
+        conn.execution_options(**{_READ_ONLY: True})
+        with conn.begin():
+            yield conn
 
 
 def alembic_config(engine: Engine) -> Config:

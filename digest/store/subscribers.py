@@ -191,19 +191,27 @@ def lock_subscriber(conn: Connection, subscriber_id: int) -> None:
 
 
 def lock_active_batch(
-    conn: Connection, *, after: int, size: int, email: str | None = None
+    conn: Connection,
+    *,
+    after: int,
+    size: int,
+    email: str | None = None,
+    upto: int | None = None,
 ) -> list[Subscriber]:
-    """The next `size` active subscribers with an id above `after`, in id order
-    (with `email`: only that address), their rows held until the transaction
-    ends. On PostgreSQL rows another transaction holds are skipped, not waited
-    for: a concurrent run is claiming those and this one moves on (SQLite
-    claim transactions hold the whole database, so nothing is held there)."""
+    """The next `size` active subscribers with an id above `after` (and at most
+    `upto`, if given), in id order (with `email`: only that address), their
+    rows held until the transaction ends. On PostgreSQL rows another
+    transaction holds are skipped, not waited for: a concurrent run is
+    claiming those and this one moves on (SQLite claim transactions hold the
+    whole database, so nothing is held there)."""
     query = (
         select(*_SUBSCRIBER_COLUMNS)
         .where(subscribers.c.status == "active", subscribers.c.id > after)
         .order_by(subscribers.c.id)
         .limit(size)
     )
+    if upto is not None:
+        query = query.where(subscribers.c.id <= upto)
     if email is not None:
         query = query.where(func.lower(subscribers.c.email) == email.lower())
     if conn.dialect.name == "postgresql":
