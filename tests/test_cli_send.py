@@ -79,3 +79,17 @@ def test_it_explains_bad_preview_and_send_arguments(database_url, tmp_path):
         assert result.exit_code == 1, args
         assert fragment in result.stderr, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_it_shares_a_send_among_processes(database_url, tmp_path):
+    readers = [f"reader{n}@example.org" for n in range(6)]
+    env = prepare(database_url, tmp_path, readers)
+    shared = run_digest(["send", "--now", "--processes", "3"], env)
+    assert shared.exit_code == 0, shared.stderr
+    assert "6 sent" in shared.stdout and len(list((tmp_path / "outbox").glob("*.eml"))) == 6
+    status = run_digest(["status"], env)
+    assert status.exit_code == 0 and "6 sent" in status.stdout
+    bad = run_digest(["send", "--now", "--processes", "0"], env)
+    assert bad.exit_code != 0 and "--processes" in bad.stderr
+    unset = run_digest(["send", "--now"], {**env, "DIGEST_SEND_PROCESSES": "many"})
+    assert unset.exit_code == 1 and "DIGEST_SEND_PROCESSES" in unset.stderr
