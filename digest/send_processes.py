@@ -97,7 +97,7 @@ def send_in_processes(
     finally:
         gc.unfreeze()
         listener.stop()
-    endings = [receive.recv() if receive.poll() else None for _, receive in children]
+    endings = [_ending(receive) for _, receive in children]
     report.recovered += recover_dead_runs(engine, mailer, now=options.clock(), me=run.id)
     _gather(endings, report)
 
@@ -185,6 +185,15 @@ def _wait(children, options, shared: _Shared, total: int, progress) -> None:
             shared.halt.set()
         if progress:
             progress(min(shared.seen.value, total), total)
+
+
+def _ending(receive) -> tuple | None:
+    """A child's last message, or None when it died without one (its end of
+    the pipe closed by the system: poll says "readable", recv finds nothing)."""
+    try:
+        return receive.recv() if receive.poll() else None
+    except EOFError:
+        return None
 
 
 def _gather(endings: list[tuple | None], report) -> None:

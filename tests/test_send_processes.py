@@ -6,6 +6,8 @@ releases what was not sent, and the outcome matches a single-process send."""
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -14,7 +16,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from digest.db.schema import editions, runs
+from digest.db.schema import editions, runs, subscribers
 from digest.mail.base import AuthError
 from digest.preferences import Preferences, TopicChoice
 from digest.send import SendOptions, run_send
@@ -152,3 +154,43 @@ def test_a_refused_key_stops_every_process_and_releases_what_was_not_sent(engine
         again = run_send(engine, mailer_for(fake), options, site=SITE, secret=SECRET)
         assert again.counts["sent"] + left["sent"] == 12
         assert len(assert_each_recipient_once_and_personal(fake)) == 12
+
+
+def test_a_process_that_dies_is_recovered_by_the_parent_and_nobody_gets_two(engine):
+    """A child is killed while its first request is held at the server: the
+    others finish, the parent recovers the dead child's run (its request in
+    flight is `unknown`, its other claim released) and reports the failure;
+    the next send sends the released edition and nobody else again."""
+    populate(engine, 12)
+    with FakeSendGrid() as fake:
+        held = fake.hold(1)
+        mailer = mailer_for(fake)
+        mailer.group_size = 1
+
+        def kill_the_held_one() -> None:
+            assert held.arrived.wait(30)
+            query = (
+                select(runs.c.pid)
+                .join(editions, editions.c.run_id == runs.c.id)
+                .join(subscribers, subscribers.c.id == editions.c.subscriber_id)
+                .where(subscribers.c.email == held.recipients[0])
+            )
+            with engine.begin() as conn:
+                os.kill(conn.execute(query).scalar_one(), signal.SIGKILL)
+
+        threading.Thread(target=kill_the_held_one, daemon=True).start()
+        options = SendOptions(now=RUN_AT, force_hour=True, processes=2, claim_size=2)
+        with pytest.raises(RuntimeError, match="1 of 2 sending processes failed: .*died"):
+            run_send(engine, mailer, options, site=SITE, secret=SECRET)
+        with engine.begin() as conn:
+            assert Counter(conn.execute(select(editions.c.status)).scalars()) == {
+                "sent": 10,
+                "unknown": 1,
+            }
+        sent_before = {d.to for d in fake.deliveries()}
+        options = SendOptions(now=RUN_AT, force_hour=True)
+        again = run_send(engine, mailer_for(fake), options, site=SITE, secret=SECRET)
+        assert again.counts["sent"] == 1
+        # The held request may or may not count as delivered (it is `unknown`).
+        every = assert_each_recipient_once_and_personal(fake)
+        assert len(sent_before) in (10, 11) and len(every) == len(sent_before) + 1
