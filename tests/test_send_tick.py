@@ -182,3 +182,27 @@ def test_a_stop_request_ends_the_send_between_subscribers_with_nothing_half_done
     ctx.stopping = threading.Event()  # the next run
     assert run_send_tick(ctx, now + timedelta(minutes=5)).counts["sent"] == 2
     assert len(read_outbox(tmp_path / "outbox")) == 3
+
+
+@pytest.mark.slow
+def test_ticks_shared_among_processes_from_a_scheduler_thread_send_each_period_once(
+    database_url, engine, tmp_path
+):
+    """`DIGEST_SEND_PROCESSES=2`: each tick forks its senders from a worker
+    thread, as the scheduler runs jobs; every period is claimed once."""
+    joined = START - timedelta(hours=1)
+    people = setup(engine, joined)
+    ctx = job_context(database_url, tmp_path / "outbox", DIGEST_SEND_PROCESSES="2")
+    end = START + timedelta(hours=24)
+    worker = threading.Thread(
+        target=run_ticks, args=(ctx, ticks(START, end, timedelta(hours=1)), engine)
+    )
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive()
+    rows = editions_of(engine)
+    for sid, prefs in people.items():
+        got = [row["period"] for row in rows if row["subscriber_id"] == sid]
+        assert sorted(got) == sorted(expected_periods(prefs, joined, end)), prefs.timezone
+    sent = [row for row in rows if row["status"] == "sent"]
+    assert len(read_outbox(tmp_path / "outbox")) == len(sent) > 0
