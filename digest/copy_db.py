@@ -12,7 +12,8 @@ The contract of `copy_database(source, target)`:
   the target: a failure leaves the target as empty as it was. The source is
   read in one transaction too, so the copy is a consistent snapshot.
 - Afterwards PostgreSQL's sequences are moved past the copied ids, so new rows
-  never collide with copied ones.
+  never collide with copied ones, and the copied tables are analysed (planner
+  statistics, which a bulk load leaves empty until autovacuum runs).
 - The copy is generic over the metadata: a table added by a later revision is
   copied with no change here. Tables present in the source database but not in
   the metadata (the scheduler's job store, a task queue's tables) are skipped
@@ -76,7 +77,19 @@ def copy_database(source: Engine, target: Engine, *, batch_size: int = BATCH_SIZ
         if dst.dialect.name == "postgresql":
             for table in metadata.sorted_tables:
                 _reset_sequence(dst, table)
+    if target.dialect.name == "postgresql":
+        _analyze(target)
     return report
+
+
+def _analyze(engine: Engine) -> None:
+    """Gather planner statistics for the copied tables, after the commit. A
+    database filled in bulk has none until autovacuum gets to it (never,
+    where autovacuum is off), and a send planned blind can sort the whole
+    subscriber list for every claim batch (benchmarks/RESULTS.md, phase 3)."""
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            conn.execute(text(f'ANALYZE "{table.name}"'))
 
 
 def _require_current(engine: Engine, side: str) -> None:
