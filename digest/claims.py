@@ -11,7 +11,10 @@ period already claimed is never claimed again.
 
 `digest send` calls it in a loop and delivers what it claimed in-process; a
 queued send (procrastinate, on PostgreSQL) calls it in the transaction that
-enqueues the batch's job.
+enqueues the batch's job. Its two halves, `plan_next` and `claim_planned`,
+also run in two transactions: a send shared by processes on SQLite plans in
+one that only reads, and the claim reads the batch's editions again and
+replans whoever another run served in between (`recheck`).
 """
 
 from __future__ import annotations
