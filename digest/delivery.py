@@ -276,6 +276,18 @@ class Deliveries:
             counts += self.deliver(batch)
         return counts
 
+    def release_held(self) -> int:
+        """Release every claim still waiting (pending, never handed to the
+        mailer): the next run plans and sends them. Returns how many."""
+        self.batches.rest()  # forgotten here; all the run's pending claims are these
+        if self.run_id is None:
+            return 0  # a dry run claims nothing
+        with self.engine.begin() as conn:
+            released = edition_store.release_pending(conn, self.run_id)
+        if released:
+            log.info("stopping: %d claimed editions released for the next run", released)
+        return released
+
     def finish(self) -> Counter:
         """Deliver everything still waiting."""
         counts: Counter = Counter()

@@ -212,15 +212,15 @@ def claim_and_deliver(
     id order, handing each claimed edition to `deliveries` as it is claimed;
     then deliver everything still held. `advanced(n)` is told of every batch
     of n subscribers looked at. Stops claiming when `claim_options.stop` says
-    so (what is claimed is still delivered).
+    so: what is claimed is still delivered, except with a grouping mailer,
+    whose held claims are released instead (counted as "released").
 
     With `plan_apart` each batch is planned in a transaction that only reads
     and claimed in the next (`claim_planned` with `recheck`): SQLite has one
     write lock, and processes sharing a send would otherwise plan one at a
     time."""
-    first = True
+    first, stopped = True, False
     for after, upto in ranges:
-        stopped = False
         while True:
             claimed = _claim_next(
                 engine, planner, deliveries.cache, claim_options, after, upto, plan_apart
@@ -242,6 +242,12 @@ def claim_and_deliver(
                 break
         if stopped:
             break
+    if stopped and deliveries.batches.group_size:
+        # A grouping mailer may hold up to HOLD_LIMIT claims: delivering them
+        # could outlast a service manager's stop timeout (then a kill leaves
+        # a call `unknown`). Released, they are the next run's to send.
+        report.counts["released"] += deliveries.release_held()
+        return
     report.counts += deliveries.finish()
 
 

@@ -406,3 +406,18 @@ def test_a_call_mixing_digests_is_refused_before_anything_is_sent(fake):
     with pytest.raises(MailError) as caught:
         mailer_for(fake).send([*messages(1), *messages(1, digest=other)])
     assert not caught.value.delivered and fake.received == 0
+
+
+def test_a_stopped_send_releases_what_it_holds_instead_of_sending_it(engine, fake):
+    """SIGTERM under `digest run`: with SendGrid a send may hold up to 100,000
+    claims; it releases them (fast) rather than deliver them all before it
+    can stop. The next run sends them."""
+    populate(engine, [(3, vision()), (2, vision(max_papers=2))])
+    asked = iter(range(100))
+    options = SendOptions(now=RUN_AT, force_hour=True, claim_size=2, stop=lambda: next(asked) >= 3)
+    report = run_send(engine, mailer_for(fake), options, site=SITE, secret=SECRET)
+    assert report.counts == {"released": 3}
+    assert fake.counts()["received"] == 0 and states(engine) == Counter()
+    again = run(engine, mailer_for(fake), now=RUN_AT + timedelta(minutes=5))
+    assert again.counts["sent"] == 5
+    assert len(assert_each_recipient_once_and_personal(fake)) == 5
