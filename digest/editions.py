@@ -49,8 +49,9 @@ log = logging.getLogger(__name__)
 # How far back a released claim's gap is looked for: past the widest window,
 # its papers could not be candidates anyway.
 GAP_HORIZON = timedelta(days=2 * POOL_DAYS)
-# Shared plans a run keeps (Planner.plan_shared), least recently used dropped.
-SHARED_PLANS = 20_000
+# Plans a run keeps (Planner.plan), least recently used dropped: those with
+# nothing sent (`plan_shared`) and the replans, up to 20,000 of each kind.
+SHARED_PLANS = 40_000
 # Candidates lists a run keeps (Planner.candidates), one per cut: a handful in
 # a day's run, where every edition before was claimed by a few runs.
 UNSENT_CUTS = 256
@@ -83,8 +84,7 @@ class Planner:
     _interests: dict[tuple, list[Ranked]] = field(default_factory=dict)
     _arrivals: dict[int, tuple[list[Ranked], ByArrival[Ranked]]] = field(default_factory=dict)
     _papers: dict[str, Paper] | None = None
-    _shared: dict[tuple, Digest] = field(default_factory=dict)
-    _replans: dict[tuple, Digest] = field(default_factory=dict)
+    _plans: dict[tuple, Digest] = field(default_factory=dict)
     _unsent: dict[Cut, dict[str, Paper]] = field(default_factory=dict)
     _eligible: dict[tuple, Eligibles] = field(default_factory=dict)
     # What subscribers have received, by digest id (digest.received).
@@ -147,18 +147,19 @@ class Planner:
         previous_claim: datetime | None,
         sent: set[str],
     ) -> Planned:
-        """The subscriber's digest for `period` from their candidates. With
-        something `sent`, the digest is made once per run for every subscriber
-        with the same digest preferences, period, cut (`cut()`) and sent
-        candidates: it depends on `sent` only through the candidates it removes
-        (readers of the same topics mostly received the same papers, so a paper
-        trending again sends many of them back to planning with the same
-        set). The `SHARED_PLANS` most recently used are kept."""
-        if not sent:
-            return self._plan(subscriber, period, previous_claim=previous_claim, sent=sent)
+        """The subscriber's digest for `period` from their candidates, made
+        once per run for every subscriber with the same digest preferences,
+        period, cut (`cut()`) and sent candidates: it depends on `sent` only
+        through the candidates it removes (readers of the same topics mostly
+        received the same papers, so a paper trending again sends many of
+        them back to planning with the same set). The `SHARED_PLANS` most
+        recently used are kept (memory stays bounded however long the list;
+        a popular plan stays)."""
         prefs = subscriber.prefs
-        unsent = self.candidates(prefs.frequency, previous_claim, set())
-        removed = frozenset(key for key in sent if key in unsent)
+        removed: frozenset[str] = frozenset()
+        if sent:
+            unsent = self.candidates(prefs.frequency, previous_claim, set())
+            removed = frozenset(key for key in sent if key in unsent)
         key = (
             digest_preferences(prefs),
             period,
@@ -166,7 +167,7 @@ class Planner:
             removed,
         )
         digest = recently_used(
-            self._replans,
+            self._plans,
             key,
             lambda: self._plan(subscriber, period, previous_claim=previous_claim, sent=sent).digest,
             SHARED_PLANS,
@@ -259,17 +260,8 @@ class Planner:
         caller checks its papers against what the subscriber has received
         (`digest.received`) and calls `plan()` with them when any was;
         otherwise it is the subscriber's digest, because removing a candidate
-        the digest does not show changes nothing in it. The `SHARED_PLANS` most
-        recently used are kept (memory stays bounded however long the list; a
-        popular plan stays)."""
-        prefs = subscriber.prefs
-        key = (digest_preferences(prefs), period, self.cut(prefs.frequency, previous_claim))
-        return recently_used(
-            self._shared,
-            key,
-            lambda: self.plan(subscriber, period, previous_claim=previous_claim, sent=set()).digest,
-            SHARED_PLANS,
-        )
+        the digest does not show changes nothing in it."""
+        return self.plan(subscriber, period, previous_claim=previous_claim, sent=set()).digest
 
     def _narrowed(
         self, rankings: dict[str, Sequence[Ranked]], previous_claim: datetime | None
