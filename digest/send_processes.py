@@ -28,12 +28,12 @@ from collections.abc import Callable, Iterator
 from logging.handlers import QueueHandler, QueueListener
 from multiprocessing.connection import wait
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from digest.db.schema import subscribers
 from digest.editions import Planner
 from digest.mail.base import AuthError
 from digest.runs import Run, finish_run, recover_dead_runs, start_run
+from digest.store.subscribers import active_span
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +57,9 @@ def send_in_processes(
     from digest.send import deliveries_for, resend_unknown
 
     with engine.begin() as conn:
-        bounds = conn.execute(
-            select(func.min(subscribers.c.id), func.max(subscribers.c.id), func.count()).where(
-                subscribers.c.status == "active"
-            )
-        ).one()
+        first, last, total = active_span(conn)
         planner = Planner.load(conn, now=options.now, retention_days=options.retention_days)
     resend_unknown(deliveries_for(engine, run, mailer, options, site, secret), run, options, report)
-    first, last, total = bounds
     if not total:
         return
     planner.warm()

@@ -229,6 +229,16 @@ def count_active(conn: Connection) -> int:
     return conn.execute(query).scalar_one()
 
 
+def active_span(conn: Connection) -> tuple[int | None, int | None, int]:
+    """(lowest id, highest id, count) of the active subscribers; (None, None, 0)
+    when there are none."""
+    query = select(func.min(subscribers.c.id), func.max(subscribers.c.id), func.count()).where(
+        subscribers.c.status == "active"
+    )
+    first, last, count = conn.execute(query).one()
+    return first, last, count
+
+
 def list_subscribers(conn: Connection, status: str | None = None) -> list[Subscriber]:
     query = select(*_SUBSCRIBER_COLUMNS).order_by(subscribers.c.id)
     if status:
