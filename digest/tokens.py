@@ -67,10 +67,29 @@ _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 def _payload(obj: Any) -> bytes:
     """`URLSafeSerializerMixin.dump_payload` (itsdangerous 2.x)."""
     data = _COMPACT_JSON.encode(obj).encode("utf-8")
-    compressed = zlib.compress(data)
+    compressed = _compress(data)
     if len(compressed) < len(data) - 1:
         return b"." + base64_encode(compressed)
     return base64_encode(data)
+
+
+# Payloads up to this long are compressed with a 512-byte window (below).
+_SMALL = 200
+_ZLIB_HEADER = zlib.compress(b"")[:2]
+
+
+def _compress(data: bytes) -> bytes:
+    """`zlib.compress(data)`, byte for byte, at a fraction of its cost for a
+    short payload: `zlib.compress` sets up a 32 KB window for every call
+    (about 80 us, three tokens per email). For data shorter than the smallest
+    window's reach (512 bytes less 262 of lookahead) the window size changes
+    no match deflate can find, and with the same level, memory level (hash
+    and block sizes) and strategy the deflate stream is the same: only the
+    two header bytes, which name the window, differ."""
+    if len(data) > _SMALL:
+        return zlib.compress(data)
+    small = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, 9, zlib.DEF_MEM_LEVEL)
+    return _ZLIB_HEADER + (small.compress(data) + small.flush())[2:]
 
 
 @functools.lru_cache(maxsize=32)

@@ -1,4 +1,7 @@
+import json
+import random
 import time
+import zlib
 
 import pytest
 from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
@@ -6,6 +9,7 @@ from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 from digest.store.subscribers import email_hash
 from digest.tokens import (
     BadToken,
+    _compress,
     link_urls,
     make_edition_token,
     make_token,
@@ -94,3 +98,18 @@ def test_links_and_edition_tokens_read_back_with_the_existing_readers():
             assert read_token(SECRET, purpose, token) == (sid, email_hash(email)[:16])
         token = make_edition_token(SECRET, sid, email, "2026-11-22")
         assert read_edition_token(SECRET, token) == (sid, email_hash(email)[:16], "2026-11-22")
+
+
+def test_short_payloads_compress_exactly_as_zlib_compress():
+    # The token minter compresses short payloads with a small window; the
+    # bytes must be zlib.compress's, repetitive, random and token-like alike.
+    rng = random.Random(20261129)
+    alphabets = [b"0", b"01", b"0123456789abcdef", bytes(range(32, 127)), bytes(range(256))]
+    cases = [b"", b'[7,"0000000000000000"]', b"a" * 200, b"ab" * 100]
+    for _ in range(20_000):
+        alphabet = rng.choice(alphabets)
+        cases.append(bytes(rng.choice(alphabet) for _ in range(rng.randrange(0, 201))))
+    for length in range(0, 201, 7):
+        cases.append(json.dumps([rng.randrange(10**9), "x" * length, "2026-11-29"]).encode())
+    for data in cases:
+        assert _compress(data) == zlib.compress(data), data
