@@ -32,6 +32,7 @@ from digest.editions import GAP_HORIZON, Planned, Planner, due_from, floor_from,
 from digest.received import could_hold, counted, reached_since
 from digest.render import CompileCache
 from digest.store import edition_claims
+from digest.store.digests import record_key
 from digest.store.edition_claims import Claim, History
 from digest.store.subscribers import Subscriber, lock_active_batch
 
@@ -167,6 +168,16 @@ def claim_planned(
     return claimed
 
 
+def record_ahead(cache: CompileCache, batch: PlannedBatch, options: ClaimOptions) -> None:
+    """Make what the claim of each of `batch`'s plans records (the papers its
+    email shows, `CompileCache.record`) now, outside any transaction, so that
+    `claim_planned`'s transaction (on SQLite: the database's one write lock,
+    which the other processes of a send wait for) only finds it made."""
+    for planned in batch.plans:
+        if not (planned.empty and not options.send_empty):
+            cache.record(planned.digest, _record)
+
+
 def _plans(
     conn: Connection,
     planner: Planner,
@@ -273,20 +284,17 @@ def _claim(
     will show (past the HTML size budget the rest are only counted), found from
     the run's compiled fragments without assembling the email, which delivery
     does once per digest group."""
-    records: dict[int, list] = {}  # by id(digest): plans share digests
     claims = []
     for planned in plans:
         empty = planned.empty and not options.send_empty
-        if empty:
-            sections = []
-        elif id(planned.digest) in records:
-            sections = records[id(planned.digest)]
-        else:
-            shown = set(cache.shown(planned.digest))
-            sections = records[id(planned.digest)] = sections_record(planned.digest, shown)
+        sections, key = ([], None) if empty else cache.record(planned.digest, _record)
+        if planned.period != planned.digest.period:
+            key = None  # the key is the digest's period's; claim_editions makes this one
         status = "empty" if empty else "pending"
         claims.append(
-            Claim(planned.subscriber.id, planned.period, status, sections, planned.previous_claim)
+            Claim(
+                planned.subscriber.id, planned.period, status, sections, planned.previous_claim, key
+            )
         )
     made = edition_claims.claim_editions(conn, claims, now=options.now, run_id=options.run_id)
     for planned, claim in zip(plans, claims, strict=True):
@@ -302,3 +310,10 @@ def _claim(
             )
         else:
             batch.claimed.append(planned)
+
+
+def _record(digest: Digest, shown: tuple[str, ...]) -> tuple[list, str | None]:
+    """What a claim of `digest` records (the papers its email shows) and that
+    record's key; made once per digest object of the run (`CompileCache.record`)."""
+    sections = sections_record(digest, set(shown))
+    return sections, record_key(digest.period, sections) if sections else None

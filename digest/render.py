@@ -16,13 +16,16 @@ papers and says how many more there are, in both parts alike.
 from __future__ import annotations
 
 import functools
-import hashlib
 import html
+import itertools
+import os
 import textwrap
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from markupsafe import Markup
@@ -60,7 +63,9 @@ __all__ = [
 
 HTML_BUDGET = 102_000  # bytes of HTML, personal values included
 SUBJECT_LIMIT = 120
-SHOWN_KEPT = 20_000  # digests whose shown papers a CompileCache remembers
+# Digests whose shown papers (and claim record) a CompileCache remembers.
+SHOWN_KEPT = 10_000
+_COMPILES = itertools.count(1)  # numbers the compiles of this process (Template keys)
 
 
 def templates_dir() -> Path:
@@ -94,6 +99,9 @@ def _environment(part: str) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # The templates ship with the package and do not change under a
+        # running process: no stat of the file at every get_template.
+        auto_reload=False,
     )
     env.filters["wrap"] = _wrap
     return env
@@ -118,25 +126,31 @@ class CompiledDigest:
     paper_keys: tuple[str, ...] = ()
     total: int = 0
     mjml_compiles: int = 0
-    _text_parts: list[str] = field(init=False, repr=False, compare=False)
-    _html_parts: list[str] | None = field(init=False, repr=False, compare=False)
     template: Template = field(init=False, repr=False, compare=False)
-    _tokens: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Split once at the tokens so personalizing is a join, not a search.
-        object.__setattr__(self, "_text_parts", TOKEN_PATTERN.split(self.text))
-        parts = TOKEN_PATTERN.split(self.html) if self.html is not None else None
-        object.__setattr__(self, "_html_parts", parts)
-        used = self._text_parts[1::2] + (parts[1::2] if parts else [])
-        object.__setattr__(self, "_tokens", tuple(dict.fromkeys(used)))
-        # One Template object shared by every message of this digest; its key
-        # is the content itself, so equal keys are equal emails.
-        key = hashlib.blake2b(digest_size=16)
-        for part in (self.subject, self.text, self.html or ""):
-            key.update(part.encode("utf-8", "surrogatepass") + b"\0")
-        template = Template(key.hexdigest(), self.subject, self.text, self.html)
+        # One Template object shared by every message of this digest. Its key
+        # names this compile: equal keys are the same content. (A hash of the
+        # content cost about 0.3 ms a digest, encoding and hashing some 100
+        # KB, for tens of thousands of digests a day; a key is only ever
+        # compared within the process that compiled it.)
+        key = f"{os.getpid()}-{next(_COMPILES)}"
+        template = Template(key, self.subject, self.text, self.html)
         object.__setattr__(self, "template", template)
+
+    # Split once at the tokens so personalizing is a join, not a search.
+    @functools.cached_property
+    def _text_parts(self) -> list[str]:
+        return TOKEN_PATTERN.split(self.text)
+
+    @functools.cached_property
+    def _html_parts(self) -> list[str] | None:
+        return TOKEN_PATTERN.split(self.html) if self.html is not None else None
+
+    @functools.cached_property
+    def _tokens(self) -> tuple[str, ...]:
+        html_tokens = self._html_parts[1::2] if self._html_parts else []
+        return tuple(dict.fromkeys(self._text_parts[1::2] + html_tokens))
 
     @property
     def omitted(self) -> int:
@@ -255,8 +269,21 @@ def _digest_context(
 
 
 def _subject(context: dict) -> dict:
-    """{"subject": ...}: one line, capped, from plain data only."""
-    return {"subject": one_line(_render("digest/subject.txt.j2", "text", context), SUBJECT_LIMIT)}
+    """{"subject": ...}: one line, capped, from plain data only (what
+    subject.txt.j2 reads of the context: the product's name, the count and
+    the edition's short label; a run has a handful of distinct subjects)."""
+    site = context["site"]
+    line = _subject_line(
+        site.product_name, context["count"], context["count_text"], context["edition_short"]
+    )
+    return {"subject": line}
+
+
+@functools.lru_cache(maxsize=1024)
+def _subject_line(product_name: str, count: int, count_text: str, edition_short: str) -> str:
+    values = {"site": {"product_name": product_name}, "count": count, "count_text": count_text}
+    subject = _render("digest/subject.txt.j2", "text", {**values, "edition_short": edition_short})
+    return one_line(subject, SUBJECT_LIMIT)
 
 
 def substitutions(recipient: Recipient) -> dict[str, str]:
@@ -339,7 +366,7 @@ class CompileCache:
         self.site, self.maxsize = site, maxsize
         self.hits = self.misses = 0
         self._items: OrderedDict[tuple, CompiledDigest] = OrderedDict()
-        self._shown: OrderedDict[int, tuple[Digest, tuple[str, ...]]] = OrderedDict()
+        self._shown: OrderedDict[int, list] = OrderedDict()
         self._last: tuple[Digest | None, tuple] = (None, ())
         self.fragments = Fragments(site, _render)
 
@@ -347,6 +374,19 @@ class CompileCache:
         """The keys of the papers `get(digest)` shows, without compiling it;
         kept per digest object (a run's planner shares one object among the
         subscribers who get the same plan), the `SHOWN_KEPT` latest."""
+        return self._entry(digest)[1]
+
+    def record(self, digest: Digest, build: Callable[[Digest, tuple[str, ...]], Any]) -> Any:
+        """`build(digest, shown(digest))`, kept with the shown papers (a claim's
+        record of what the email shows is made once per digest object)."""
+        entry = self._entry(digest)
+        if entry[2] is None:
+            entry[2] = build(digest, entry[1])
+        return entry[2]
+
+    def _entry(self, digest: Digest) -> list:
+        """[digest, shown keys, record or None]; the digest is kept with its
+        answers so that its id is not reused."""
         found = self._shown.pop(id(digest), None)
         if found is None:
             compiled = self._items.get(digest.rendering_key())
@@ -356,12 +396,11 @@ class CompileCache:
                 keys = ()
             else:
                 keys = shown_papers(digest, self.site, self.fragments)
-            # The digest is kept with its answer so that its id is not reused.
-            found = (digest, keys)
+            found = [digest, keys, None]
             if len(self._shown) >= SHOWN_KEPT:
                 self._shown.popitem(last=False)
         self._shown[id(digest)] = found
-        return found[1]
+        return found
 
     def get(self, digest: Digest) -> CompiledDigest:
         # A delivery asks for one digest object many times in a row.

@@ -28,7 +28,14 @@ from typing import NoReturn
 
 from sqlalchemy import Engine
 
-from digest.claims import CLAIM_SIZE, ClaimOptions, claim_next, claim_planned, plan_next
+from digest.claims import (
+    CLAIM_SIZE,
+    ClaimOptions,
+    claim_next,
+    claim_planned,
+    plan_next,
+    record_ahead,
+)
 from digest.db.engine import reading
 from digest.delivery import Deliveries
 from digest.editions import Planned, Planner
@@ -257,6 +264,7 @@ def _claim_next(engine, planner, cache, claim_options, after, upto, plan_apart: 
             return claim_next(conn, planner, cache, claim_options, after=after, upto=upto)
     with reading(engine) as conn:
         planned = plan_next(conn, planner, claim_options, after=after, upto=upto)
+    record_ahead(cache, planned, claim_options)
     with engine.begin() as conn:
         return claim_planned(conn, planner, cache, claim_options, planned, recheck=True)
 

@@ -32,6 +32,7 @@ class Claim:
     status: str
     sections: list
     reached_after: datetime | None = None
+    key: str | None = None  # `record_key(period, sections)` when the caller knows it
 
 
 def claim_editions(
@@ -56,7 +57,7 @@ def claim_editions(
         if c.sections:
             memo = (c.period, id(c.sections))
             if memo not in known:
-                known[memo] = record_key(c.period, c.sections)
+                known[memo] = c.key or record_key(c.period, c.sections)
             keys[c.subscriber_id] = known[memo]
         if id(c.sections) not in counts:
             counts[id(c.sections)] = len(paper_keys(c.sections))
