@@ -19,7 +19,6 @@ import functools
 import html
 import itertools
 import os
-import textwrap
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -42,6 +41,7 @@ from digest.render_view import (
     section_views,
     take,
     token,
+    wrap,
 )
 from digest.text import one_line, safe_url
 from digest.web_links import papers_url
@@ -76,18 +76,6 @@ def templates_dir() -> Path:
     return shipped if shipped.is_dir() else package.parent / "templates"
 
 
-def _wrap(text: str, width: int = 72, indent: str = "   ", first_indent: str | None = None) -> str:
-    # URLs and long words stay whole so they remain clickable.
-    return textwrap.fill(
-        str(text),
-        width=width,
-        initial_indent=indent if first_indent is None else first_indent,
-        subsequent_indent=indent,
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
-
-
 @functools.cache
 def _environment(part: str) -> jinja2.Environment:
     """One environment per part, created once: "html" autoescapes (MJML is
@@ -103,7 +91,7 @@ def _environment(part: str) -> jinja2.Environment:
         # running process: no stat of the file at every get_template.
         auto_reload=False,
     )
-    env.filters["wrap"] = _wrap
+    env.filters["wrap"] = wrap
     return env
 
 
@@ -182,7 +170,10 @@ def compile_digest(
             lambda mjml: (mjml, mjml2html(mjml)),
         )
         shown, mjml, html_out, compiles = fit.shown, fit.mjml, fit.html, fit.compiles
-    text = _render("digest/body.txt.j2", "text", context("text", shown))
+    if fragments is not None:
+        text = fragments.text(context("text", shown))
+    else:
+        text = _render("digest/body.txt.j2", "text", context("text", shown))
     keys = tuple(p.key for p in digest.papers[:shown])
     return CompiledDigest(
         subject["subject"], text, html_out, mjml, site.list_id, keys, total, compiles

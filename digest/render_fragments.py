@@ -13,7 +13,11 @@ done per paper and per digest shape, not per digest:
   which values are empty) with markers where a digest's own values go;
 - a digest's MJML and HTML are then the frame with its values and its cards put
   in: string joins, no MJML compile. Personal tokens are left as they are, for
-  `render.personalize`.
+  `render.personalize`;
+- the text part likewise: a text frame per shape (number of sections, whether
+  a "more" line follows) rendered once with markers, then its values and the
+  text cards put in, with no template rendered per digest. The one value the
+  template wraps (the intro) is put in wrapped as the filter wraps it.
 
 Why that equals compiling the whole digest: MJML copies an `mj-text`'s content
 unchanged except that it drops whitespace-only text between elements, and each
@@ -41,7 +45,7 @@ from mjml import mjml2html
 
 from digest.digests import Section
 from digest.html_budget import budget_size
-from digest.render_view import PALETTE, PaperView, SiteInfo, inert, paper_view
+from digest.render_view import PALETTE, PaperView, SiteInfo, paper_view, section_view, wrap
 
 Render = Callable[[str, str, dict], str]
 
@@ -50,6 +54,7 @@ SCALARS = ("subject", "preheader", "edition_label", "count_label", "intro")
 _CUT = "<p>%%TPF_CUT%%</p>"
 # A slot ends with a newline as a card does, so MJML sees the same whitespace.
 _MARK = re.compile(r"(<p>%%TPF_SLOT_\d+%%</p>\n?|%%TPF_[A-Z0-9_]+%%)")
+_TEXT_MARK = re.compile(r"(%%TPF_[A-Z0-9_]+%%)")
 
 
 def _mark(name: str) -> str:
@@ -58,6 +63,10 @@ def _mark(name: str) -> str:
 
 def _slot(index: int) -> str:
     return f"<p>%%TPF_SLOT_{index}%%</p>"
+
+
+def _text_slot(index: int) -> str:
+    return f"%%TPF_TEXT_SLOT_{index}%%"
 
 
 class Fragments:
@@ -73,6 +82,7 @@ class Fragments:
         self._frames: dict[tuple, tuple[list[str], list[str]]] = {}
         self._frame_sizes: dict[tuple, int] = {}  # by shape: the frame's own parts
         self._card_sizes: dict[tuple, int] = {}
+        self._text_frames: dict[tuple, list[str]] = {}  # by (sections, "more" line)
 
     def section_views(self, sections: list[Section]) -> list[dict]:
         """`render_view.section_views`, with each paper's view made once."""
@@ -86,7 +96,7 @@ class Fragments:
                     # The paper is kept so its id cannot be reused while cached.
                     self._views[key] = (entry.paper, self._numbered(entry, number))
                 papers.append(self._views[key][1])
-            out.append({"title": inert(section.title, 120), "papers": papers})
+            out.append(section_view(section, papers))
         return out
 
     def _numbered(self, entry, number: int) -> PaperView:
@@ -101,6 +111,59 @@ class Fragments:
         if key not in self._texts:
             self._texts[key] = render_card(self.render, view, "text")
         return self._texts[key]
+
+    def text(self, context: dict) -> str:
+        """body.txt.j2 for `context` (as for `html`, with the text cards):
+        the text frame of its shape with its values and its cards put in."""
+        sections = context["sections"]
+        shape = (len(sections), context["more"] is not None)
+        if shape not in self._text_frames:
+            self._text_frames[shape] = self._text_frame(context)
+        values = {
+            _mark("edition_label"): context["edition_label"],
+            _mark("count_label"): context["count_label"],
+            # The frame's intro is its marker, which `wrap` leaves as it is.
+            _mark("intro"): wrap(context["intro"], indent=""),
+        }
+        for index, section in enumerate(sections):
+            values[_mark(f"title_{index}")] = section["title"]
+            values[_mark(f"rule_{index}")] = section["rule"]
+            values[_text_slot(index)] = "\n".join(context["card"](p) for p in section["papers"])
+        if context["more"] is not None:
+            values[_mark("more_label")] = context["more"]["label"]
+            values[_mark("more_url")] = context["more"]["url"]
+        parts = self._text_frames[shape]
+        out = parts.copy()
+        out[1::2] = [values[marker] for marker in parts[1::2]]
+        return "".join(out)
+
+    def _text_frame(self, context: dict) -> list[str]:
+        """The text frame of `context`'s shape, split at its markers. A
+        section's papers are one slot: the template puts a newline before
+        each card, the frame's one before the slot."""
+        count = len(context["sections"])
+        more = context["more"]
+        frame_context = {
+            **context,
+            **{name: _mark(name) for name in ("edition_label", "count_label", "intro")},
+            "sections": [
+                {"title": _mark(f"title_{i}"), "rule": _mark(f"rule_{i}"), "papers": [i]}
+                for i in range(count)
+            ],
+            "more": None
+            if more is None
+            else {"label": _mark("more_label"), "url": _mark("more_url")},
+            "card": _text_slot,
+        }
+        parts = _TEXT_MARK.split(self.render("digest/body.txt.j2", "text", frame_context))
+        expected = {_mark(n) for n in ("edition_label", "count_label", "intro")}
+        expected |= {m for i in range(count) for m in (_mark(f"title_{i}"), _mark(f"rule_{i}"))}
+        expected |= {_text_slot(i) for i in range(count)}
+        if more is not None:
+            expected |= {_mark("more_label"), _mark("more_url")}
+        if sorted(parts[1::2]) != sorted(expected):
+            raise RuntimeError("the text template's frame does not hold each marker once")
+        return parts
 
     def html(self, context: dict) -> tuple[str, str]:
         """(MJML, HTML) of body.mjml.j2 for `context` (a digest's context as

@@ -11,6 +11,7 @@ as template source.
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass, field, replace
 from datetime import date
 from urllib.parse import urlsplit
@@ -196,8 +197,15 @@ def section_views(sections: list[Section], site: SiteInfo) -> list[dict]:
         for entry in section.entries:
             number += 1
             papers.append(replace(paper_view(entry, site), number=number))
-        out.append({"title": inert(section.title, 120), "papers": papers})
+        out.append(section_view(section, papers))
     return out
+
+
+def section_view(section: Section, papers: list[PaperView]) -> dict:
+    """A section as the templates read it: its title, the title's underline
+    in the text part, and its papers' views."""
+    title = inert(section.title, 120)
+    return {"title": title, "rule": "=" * min(len(title), 72), "papers": papers}
 
 
 def take(sections: list[dict], count: int) -> list[dict]:
@@ -246,3 +254,16 @@ def base_context(
         "tok": tokens(part),
         "palette": PALETTE,
     }
+
+
+def wrap(text: str, width: int = 72, indent: str = "   ", first_indent: str | None = None) -> str:
+    """The templates' `wrap` filter: plain text filled to `width`."""
+    # URLs and long words stay whole so they remain clickable.
+    return textwrap.fill(
+        str(text),
+        width=width,
+        initial_indent=indent if first_indent is None else first_indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )

@@ -1,6 +1,8 @@
 """Digests assembled from per-run fragments (`digest.render_fragments`) are the
-whole-digest compile, byte for byte: 0, 1 and many sections, a budget cut,
-hostile feed text, weekly editions, HTML and text-only formats."""
+whole-digest compile, byte for byte, in both parts (the HTML from compiled
+cards and frames, the text from text cards and text frames): 0, 1 and many
+sections, a budget cut, hostile feed text, weekly editions, HTML and
+text-only formats."""
 
 from __future__ import annotations
 
@@ -116,6 +118,19 @@ def test_it_compiles_each_card_and_frame_once_per_run():
     again = compile_digest(other, SITE, shared)
     assert again.mjml_compiles == 0
     assert_same(compile_digest(other, SITE), again)
+
+
+def test_one_runs_frames_serve_every_digest_of_their_shape():
+    # A run assembles digests of every kind with one cache of frames: a frame
+    # made for one digest must hold nothing of that digest's own (a daily and
+    # a weekly edition of the same shape, titles of other lengths, a cut).
+    shared = fragments()
+    digests = [CASES[case]() for case in CASES]
+    daily, weekly = sample_digest(30, per_section=7), weekly_digest()
+    for section in daily.sections:
+        section.title = section.title * 3  # a longer underline in the text part
+    for digest in [*digests, daily, weekly, *[CASES[case]() for case in CASES]]:
+        assert_same(compile_digest(digest, SITE), compile_digest(digest, SITE, shared))
 
 
 def test_it_keeps_a_run_cache_apart_from_changed_papers():
