@@ -6,9 +6,10 @@ revokes them all. Each token carries the subscriber id and a short hash of the
 address, so a token cannot act on a later subscriber who reuses an id.
 
 Every email carries three never-expiring tokens (unsubscribe, preferences,
-view), so they are minted by `Minter`: byte for byte what itsdangerous's
-`URLSafeSerializer.dumps` makes, and read back by it, without rebuilding the
-serializer, signer and derived key for every token.
+view), so they are minted by `Minter`: what itsdangerous's
+`URLSafeSerializer.dumps` makes (the payload never compressed) and read back
+by it, without rebuilding the serializer, signer and derived key for every
+token.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import functools
 import hmac
 import json
-import zlib
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
@@ -43,10 +43,10 @@ def _serializer(secret: str, purpose: str):
 
 class Minter:
     """`URLSafeSerializer(secret, salt=salt).dumps`, the same token for the same
-    object, with the JSON encoder, the serializer and the HMAC keyed by
-    itsdangerous's derived key made once: each token is the payload (compact
-    JSON, zlib-compressed when that is shorter, URL-safe base64), its
-    separator and the payload's signature."""
+    object whenever zlib would not shorten its payload, with the JSON encoder,
+    the serializer and the HMAC keyed by itsdangerous's derived key made once:
+    each token is the payload (compact JSON, URL-safe base64), its separator
+    and the payload's signature. `URLSafeSerializer.loads` reads it."""
 
     def __init__(self, secret: str, salt: str) -> None:
         signer = URLSafeSerializer(secret, salt=salt).make_signer()
@@ -65,31 +65,12 @@ _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _payload(obj: Any) -> bytes:
-    """`URLSafeSerializerMixin.dump_payload` (itsdangerous 2.x)."""
-    data = _COMPACT_JSON.encode(obj).encode("utf-8")
-    compressed = _compress(data)
-    if len(compressed) < len(data) - 1:
-        return b"." + base64_encode(compressed)
-    return base64_encode(data)
-
-
-# Payloads up to this long are compressed with a 512-byte window (below).
-_SMALL = 200
-_ZLIB_HEADER = zlib.compress(b"")[:2]
-
-
-def _compress(data: bytes) -> bytes:
-    """`zlib.compress(data)`, byte for byte, at a fraction of its cost for a
-    short payload: `zlib.compress` sets up a 32 KB window for every call
-    (about 80 us, three tokens per email). For data shorter than the smallest
-    window's reach (512 bytes less 262 of lookahead) the window size changes
-    no match deflate can find, and with the same level, memory level (hash
-    and block sizes) and strategy the deflate stream is the same: only the
-    two header bytes, which name the window, differ."""
-    if len(data) > _SMALL:
-        return zlib.compress(data)
-    small = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, 9, zlib.DEF_MEM_LEVEL)
-    return _ZLIB_HEADER + (small.compress(data) + small.flush())[2:]
+    """`URLSafeSerializerMixin.dump_payload` (itsdangerous 2.x) without its
+    attempt to compress: the payload is always the plain form, which its
+    `loads` reads like the compressed one. For our payloads (an id, a hash
+    prefix, a period) zlib is hardly ever shorter, and trying it set up a
+    32 KB window for each of three tokens per email (about 80 us each)."""
+    return base64_encode(_COMPACT_JSON.encode(obj).encode("utf-8"))
 
 
 @functools.lru_cache(maxsize=32)
