@@ -95,7 +95,7 @@ def fake_sendgrid(kind: str, tls: tuple[Path, Path] | None = None) -> Iterator[s
 
 def server_counts(url: str | None) -> dict[str, int]:
     """The fake's counts: requests received and accepted, recipients, bytes,
-    connections ({} without a server)."""
+    connections, and its CPU seconds since it started ({} without a server)."""
     if url is None:
         return {}
     with urllib.request.urlopen(f"{url}/stats", timeout=10) as answer:
