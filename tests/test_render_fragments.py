@@ -152,3 +152,22 @@ def test_it_passes_the_reference_validator(mjml, tmp_path):  # noqa: F811
     result = subprocess.run([mjml, "--validate", *paths], capture_output=True, text=True)
     report = result.stdout + result.stderr
     assert result.returncode == 0 and "Line " not in report, report
+
+
+def test_a_claims_record_is_made_once_per_digest_object_and_keys_name_compiles():
+    cache = CompileCache(SITE)
+    digest = sample_digest(6, per_section=3)
+    made = []
+
+    def build(d, shown):
+        made.append(shown)
+        return ("record", len(shown))
+
+    assert cache.record(digest, build) == cache.record(digest, build) == ("record", 6)
+    assert len(made) == 1 and cache.shown(digest) == made[0]
+    # One compile, one key, shared by every message of the digest; another
+    # compile of equal content is another key (keys never outlive a process's run).
+    first = cache.get(digest)
+    assert cache.get(digest).template.key == first.template.key
+    again = compile_digest(digest, SITE, cache.fragments)
+    assert again.text == first.text and again.template.key != first.template.key
