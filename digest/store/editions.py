@@ -26,6 +26,7 @@ from sqlalchemy import Connection, bindparam, case, delete, func, select, update
 
 from digest.db.schema import digests, editions, subscribers, suppressions
 from digest.store.digests import paper_keys, sections_of
+from digest.store.prepared import Prepared
 from digest.store.subscribers import email_hash
 
 # Editions whose papers count as received (their claim moves the cutoff).
@@ -135,15 +136,16 @@ def set_each(
     statement = _set_one_value(status, column, run_id is not None, tuple(sorted(values)), size)
     bound = {f"new_{name}": value for name, value in values.items()}
     params = {**_list_params("ids", ids, size), "run": run_id, "new_value": distinct.pop(), **bound}
-    return [row[0] for row in conn.execute(statement, params)]
+    return [row[0] for row in statement.rows(conn, params)]
 
 
 @functools.lru_cache(maxsize=64)
 def _set_one_value(status: str, column: str, held: bool, names: tuple[str, ...], size: int | None):
     """`set_each`'s statement when every edition gets the same value, built
-    once per shape (once per provider call it is most of the cost): binds
-    the list "ids" (`_in_list`, `size`), "run" (when `held`), "new_value"
-    and "new_<name>" for `names`."""
+    once per shape (once per provider call it is most of the cost) and
+    `Prepared` to run on the driver's cursor: binds the list "ids"
+    (`_in_list`, `size`), "run" (when `held`), "new_value" and "new_<name>"
+    for `names`."""
     where = [_in_list(editions.c.id, "ids", size)]
     if held:
         where += [editions.c.run_id == bindparam("run"), editions.c.status == "sending"]
@@ -151,7 +153,8 @@ def _set_one_value(status: str, column: str, held: bool, names: tuple[str, ...],
         column: bindparam("new_value", type_=editions.c[column].type),
         **{name: bindparam(f"new_{name}", type_=editions.c[name].type) for name in names},
     }
-    return update(editions).where(*where).values(status=status, **values).returning(editions.c.id)
+    statement = update(editions).where(*where).values(status=status, **values)
+    return Prepared(statement.returning(editions.c.id))
 
 
 def mark_failed_each(
@@ -270,8 +273,9 @@ _ADDRESS = (
 def _hand_over_statements(size: int | None):
     """`hand_over`'s statements for a call of `size` (`_list_size`) editions,
     built once (constructing them per provider call costs more than
-    SQLAlchemy's compiled-statement cache saves): the move, the release of
-    what was left behind, and the suppression lookup."""
+    SQLAlchemy's compiled-statement cache saves), `Prepared` to run on the
+    driver's cursor: the move, the release of what was left behind, and the
+    suppression lookup."""
     mine_pending = (
         _in_list(editions.c.id, "ids", size),
         state_among_ids("pending"),
@@ -287,7 +291,7 @@ def _hand_over_statements(size: int | None):
     suppressed = select(suppressions.c.email_hash).where(
         _in_list(suppressions.c.email_hash, "hashes", size)
     )
-    return move, left, suppressed
+    return Prepared(move), Prepared(left), Prepared(suppressed)
 
 
 def hand_over(
@@ -307,15 +311,15 @@ def hand_over(
     size = _list_size(len(ids))
     move, left, _ = _hand_over_statements(size)
     mine = {**_list_params("ids", ids, size), "run": run_id}
-    rows = conn.execute(move, {**mine, "mailer_name": mailer}).all()
+    rows = move.rows(conn, {**mine, "mailer_name": mailer})
     gone = []
     if len(rows) < len(ids):  # lost to another run, or the subscriber is not active
-        gone = [row[0] for row in conn.execute(left, mine)]
+        gone = [row[0] for row in left.rows(conn, mine)]
     hashes = {row[0]: email_hash(row[1]) for row in rows}
     distinct = list(set(hashes.values()))
     size = _list_size(len(distinct))
     lookup = _hand_over_statements(size)[2]
-    suppressed = {row[0] for row in conn.execute(lookup, _list_params("hashes", distinct, size))}
+    suppressed = {row[0] for row in lookup.rows(conn, _list_params("hashes", distinct, size))}
     if suppressed:
         refused = [i for i, digest in hashes.items() if digest in suppressed]
         _delete_editions(conn, refused)
