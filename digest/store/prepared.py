@@ -35,11 +35,12 @@ class _Compiled(NamedTuple):
 
 
 class Prepared:
-    """`statement`, compiled once per dialect (a process sees one or two)."""
+    """`statement`, compiled once per dialect and driver (a process sees one
+    or two)."""
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._compiled: dict[str, _Compiled | None] = {}
+        self._compiled: dict[tuple[str, str], _Compiled | None] = {}
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple]:
         """Run the statement with `params` in `conn`'s transaction; its rows
@@ -62,10 +63,10 @@ class Prepared:
             cursor.close()
 
     def _for(self, dialect: Dialect) -> _Compiled | None:
-        name = dialect.name
-        if name not in self._compiled:
-            self._compiled[name] = _compile(self.statement, dialect)
-        return self._compiled[name]
+        key = (dialect.name, dialect.driver)
+        if key not in self._compiled:
+            self._compiled[key] = _compile(self.statement, dialect)
+        return self._compiled[key]
 
 
 def _compile(statement: Executable, dialect: Dialect) -> _Compiled | None:
