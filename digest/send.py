@@ -275,6 +275,8 @@ def _spare_from_collector() -> None:
     of the cyclic garbage collector's full passes until the run ends: each
     pass over them cost about 0.2 s, some twenty times a 10,000-subscriber
     send (16% of its CPU). Nothing is freed later by this: the objects stay
-    referenced by the planner anyway."""
-    gc.collect()
+    referenced by the planner anyway. No collection first: in a long-lived
+    process (the scheduler's send ticks) a full collection of its whole heap
+    at every send cost more than the send itself when little was due; cyclic
+    garbage frozen here is freed after the send, when `_plan_all` unfreezes."""
     gc.freeze()
