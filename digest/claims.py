@@ -56,6 +56,11 @@ class ClaimOptions:
     # so far is kept and delivered). `digest run` sets it on SIGTERM.
     stop: Callable[[], bool] | None = None
 
+    def sends_nothing(self, planned: Planned) -> bool:
+        """Whether `planned` is claimed as "empty": no papers, and empty
+        editions are not sent."""
+        return planned.empty and not self.send_empty
+
 
 @dataclass
 class ClaimedBatch:
@@ -160,8 +165,7 @@ def claim_planned(
     if options.run_id is None:
         for planned in plans:
             # Classified as the real run would: an empty edition sends nothing.
-            empty = planned.empty and not options.send_empty
-            claimed.counts["empty" if empty else "would-send"] += 1
+            claimed.counts["empty" if options.sends_nothing(planned) else "would-send"] += 1
         claimed.planned = plans
         return claimed
     _claim(conn, cache, plans, options, claimed)
@@ -174,7 +178,7 @@ def record_ahead(cache: CompileCache, batch: PlannedBatch, options: ClaimOptions
     `claim_planned`'s transaction (on SQLite: the database's one write lock,
     which the other processes of a send wait for) only finds it made."""
     for planned in batch.plans:
-        if not (planned.empty and not options.send_empty):
+        if not options.sends_nothing(planned):
             cache.record(planned.digest, _record)
 
 
@@ -286,7 +290,7 @@ def _claim(
     does once per digest group."""
     claims = []
     for planned in plans:
-        empty = planned.empty and not options.send_empty
+        empty = options.sends_nothing(planned)
         sections, key = ([], None) if empty else cache.record(planned.digest, _record)
         if planned.period != planned.digest.period:
             key = None  # the key is the digest's period's; claim_editions makes this one

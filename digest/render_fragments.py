@@ -51,6 +51,8 @@ Render = Callable[[str, str, dict], str]
 
 # Per-digest values of the frame (body.mjml.j2); each becomes a marker in it.
 SCALARS = ("subject", "preheader", "edition_label", "count_label", "intro")
+# Per-digest values of the text frame (body.txt.j2), besides its sections.
+_TEXT_SCALARS = ("edition_label", "count_label", "intro")
 _CUT = "<p>%%TPF_CUT%%</p>"
 # A slot ends with a newline as a card does, so MJML sees the same whitespace.
 _MARK = re.compile(r"(<p>%%TPF_SLOT_\d+%%</p>\n?|%%TPF_[A-Z0-9_]+%%)")
@@ -119,12 +121,9 @@ class Fragments:
         shape = (len(sections), context["more"] is not None)
         if shape not in self._text_frames:
             self._text_frames[shape] = self._text_frame(context)
-        values = {
-            _mark("edition_label"): context["edition_label"],
-            _mark("count_label"): context["count_label"],
-            # The frame's intro is its marker, which `wrap` leaves as it is.
-            _mark("intro"): wrap(context["intro"], indent=""),
-        }
+        values = {_mark(name): context[name] for name in _TEXT_SCALARS}
+        # The frame's intro is its marker, which `wrap` leaves as it is.
+        values[_mark("intro")] = wrap(context["intro"], indent="")
         for index, section in enumerate(sections):
             values[_mark(f"title_{index}")] = section["title"]
             values[_mark(f"rule_{index}")] = section["rule"]
@@ -132,10 +131,7 @@ class Fragments:
         if context["more"] is not None:
             values[_mark("more_label")] = context["more"]["label"]
             values[_mark("more_url")] = context["more"]["url"]
-        parts = self._text_frames[shape]
-        out = parts.copy()
-        out[1::2] = [values[marker] for marker in parts[1::2]]
-        return "".join(out)
+        return _join(self._text_frames[shape], values)
 
     def _text_frame(self, context: dict) -> list[str]:
         """The text frame of `context`'s shape, split at its markers. A
@@ -145,7 +141,7 @@ class Fragments:
         more = context["more"]
         frame_context = {
             **context,
-            **{name: _mark(name) for name in ("edition_label", "count_label", "intro")},
+            **{name: _mark(name) for name in _TEXT_SCALARS},
             "sections": [
                 {"title": _mark(f"title_{i}"), "rule": _mark(f"rule_{i}"), "papers": [i]}
                 for i in range(count)
@@ -156,7 +152,7 @@ class Fragments:
             "card": _text_slot,
         }
         parts = _TEXT_MARK.split(self.render("digest/body.txt.j2", "text", frame_context))
-        expected = {_mark(n) for n in ("edition_label", "count_label", "intro")}
+        expected = {_mark(name) for name in _TEXT_SCALARS}
         expected |= {m for i in range(count) for m in (_mark(f"title_{i}"), _mark(f"rule_{i}"))}
         expected |= {_text_slot(i) for i in range(count)}
         if more is not None:
