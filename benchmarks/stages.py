@@ -20,7 +20,8 @@ from collections import Counter
 POINTS = (
     ("load", "digest.claims", "lock_active_batch"),
     ("load", "digest.editions", "load_pool"),
-    ("load", "digest.claims", "edition_claims.histories"),
+    ("load", "digest.claims", "edition_claims.read_histories"),
+    ("load", "digest.claims", "edition_claims.changed_histories"),
     ("plan/select", "digest.claims", "due_from"),
     ("plan/select", "digest.claims", "floor_from"),
     ("plan/select", "digest.claims", "_without_received"),

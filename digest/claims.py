@@ -33,7 +33,7 @@ from digest.received import could_hold, counted, reached_since
 from digest.render import CompileCache
 from digest.store import edition_claims
 from digest.store.digests import record_key
-from digest.store.edition_claims import Claim, History
+from digest.store.edition_claims import Claim, HistoriesRead, History
 from digest.store.subscribers import Subscriber, lock_active_batch
 
 log = logging.getLogger(__name__)
@@ -97,11 +97,10 @@ def claim_next(
 @dataclass
 class PlannedBatch:
     """A batch planned and not yet claimed: its subscribers, their histories
-    as read (from `since` on), the plans, and the cursor."""
+    as read (from the gap horizon on), the plans, and the cursor."""
 
     subscribers: list[Subscriber] = field(default_factory=list)
-    since: datetime | None = None
-    read: dict[int, History] = field(default_factory=dict)
+    read: HistoriesRead | None = None
     plans: list[Planned] = field(default_factory=list)
     last_id: int | None = None
     seen: int = 0
@@ -124,16 +123,17 @@ def plan_next(
     # Rows from the gap horizon on; an explicit date asks whether that very
     # period was claimed, however long ago: then every row.
     since = options.now - GAP_HORIZON if options.on_date is None else None
-    batch = PlannedBatch(subscribers, since)
+    batch = PlannedBatch(subscribers)
     if not subscribers:
         return batch
-    batch.read = edition_claims.histories(conn, [s.id for s in subscribers], since=since)
+    batch.read = edition_claims.read_histories(conn, [s.id for s in subscribers], since=since)
     for subscriber in subscribers:
         if options.stop is not None and options.stop():
             batch.stopped = True
             break
         batch.last_id, batch.seen = subscriber.id, batch.seen + 1
-    batch.plans = _plans(conn, planner, options, subscribers[: batch.seen], dict(batch.read))
+    read = dict(batch.read.histories)  # planning may complete some: `_read_whole`
+    batch.plans = _plans(conn, planner, options, subscribers[: batch.seen], read)
     return batch
 
 
@@ -155,9 +155,8 @@ def claim_planned(
     claimed = ClaimedBatch(last_id=batch.last_id, seen=batch.seen, stopped=batch.stopped)
     plans = batch.plans
     if recheck and batch.seen:
-        looked_at = batch.subscribers[: batch.seen]
-        now = edition_claims.histories(conn, [s.id for s in looked_at], since=batch.since)
-        changed = [s for s in looked_at if now.get(s.id) != batch.read.get(s.id)]
+        now = edition_claims.changed_histories(conn, batch.read)
+        changed = [s for s in batch.subscribers[: batch.seen] if s.id in now]
         if changed:
             ids = {s.id for s in changed}
             plans = [p for p in plans if p.subscriber.id not in ids]

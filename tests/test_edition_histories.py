@@ -9,11 +9,12 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import delete, update
 
 from digest.db.schema import editions
 from digest.editions import GAP_HORIZON, floor_from
 from digest.periods import latest_period
-from digest.store.edition_claims import History, histories
+from digest.store.edition_claims import History, changed_histories, histories, read_histories
 from tests.pipeline_helpers import subscribe
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -83,3 +84,41 @@ def test_reading_from_the_horizon_plans_what_reading_everything_plans(engine, se
 def test_a_history_read_too_late_is_refused():
     with pytest.raises(ValueError):
         floor_from(History(since=NOW - GAP_HORIZON + timedelta(seconds=1)), NOW)
+
+
+@pytest.mark.parametrize("since", [NOW - GAP_HORIZON, None])
+def test_a_batch_read_by_its_span_of_ids_tells_exactly_whose_editions_changed(engine, since):
+    """`read_histories` reads a batch by its span of ids (subscribers in the
+    span but not in the batch are left out) and gives what `histories` gives;
+    `changed_histories` later names exactly those whose editions changed
+    (a claim, a status, a release), with their histories as they are now."""
+    rng = random.Random(7)
+    ids = [subscribe(engine, f"s{n}@example.org", now=NOW - timedelta(days=400)) for n in range(8)]
+    with engine.begin() as conn:
+        conn.execute(editions.insert(), [row for sid in ids for row in _editions(rng, sid)])
+    batch = [ids[0], ids[2], ids[3], ids[5], ids[6]]  # 1 and 4: in the span, not in the batch
+    last = {"period": "2030-01-01", "status": "sent", "claimed_at": NOW, "paper_count": 0}
+    with engine.begin() as conn:
+        conn.execute(editions.insert(), [{"subscriber_id": sid, **last} for sid in batch])
+    with engine.begin() as conn:
+        read = read_histories(conn, batch, since=since)
+        assert read.histories == histories(conn, batch, since=since)
+        assert changed_histories(conn, read) == {}
+
+    def last_of(sid: int):
+        return (editions.c.subscriber_id == sid) & (editions.c.period == last["period"])
+
+    with engine.begin() as conn:
+        conn.execute(update(editions).where(last_of(ids[0])).values(status="failed"))
+        conn.execute(delete(editions).where(last_of(ids[3])))
+        conn.execute(editions.insert(), [{**last, "subscriber_id": ids[5], "period": "2030-01-02"}])
+        # Changes to subscribers outside the batch name nobody.
+        conn.execute(delete(editions).where(editions.c.subscriber_id == ids[4]))
+        conn.execute(
+            update(editions).where(editions.c.subscriber_id == ids[1]).values(status="sent")
+        )
+    with engine.begin() as conn:
+        changed = changed_histories(conn, read)
+        assert set(changed) == {ids[0], ids[3], ids[5]}
+        now = histories(conn, batch, since=since)
+    assert changed == {sid: now.get(sid, History()) for sid in changed}

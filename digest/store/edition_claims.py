@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import Connection, case, func, select, type_coerce
+from sqlalchemy import Connection, Integer, and_, bindparam, case, func, select, type_coerce
 from sqlalchemy.types import NullType
 
-from digest.db.schema import UTCDateTime, editions
+from digest.db.schema import editions
 from digest.store.digests import paper_keys, record_key, save_digests
 from digest.store.editions import COUNTED_STATES
+from digest.store.prepared import Prepared
 from digest.store.upsert import insert
 
 
@@ -161,29 +162,105 @@ def histories(
     A daily subscriber keeps a year of editions: planning reads a few weeks of
     rows and one summary row instead of hundreds of rows each."""
     ids = list(subscriber_ids)
-    query = select(*_COLUMNS).where(editions.c.subscriber_id.in_(ids))
+    query = select(*_COLUMNS).where(editions.c.subscriber_id.in_(ids)).order_by(*_KEY_ORDER)
     if since is not None:
         query = query.where(editions.c.claimed_at >= since)
+    in_ids = editions.c.subscriber_id.in_(ids)
+    older = conn.execute(_older(in_ids, since)).all() if since is not None else []
+    return _histories(conn.execute(query), older, since, set(ids))
+
+
+@dataclass
+class HistoriesRead:
+    """The histories of a batch of subscribers (`read_histories`) with the
+    rows they were built from, as the database returned them: a later read
+    of the same rows tells exactly whose editions changed in between
+    (`changed_histories`)."""
+
+    histories: dict[int, History]
+    ids: frozenset[int]
+    span: tuple[int, int]  # the subscriber ids read: (after, upto]
+    since: datetime | None
+    rows: list[tuple]
+    older: list[tuple]
+
+
+def read_histories(
+    conn: Connection, subscriber_ids: Sequence[int], *, since: datetime | None
+) -> HistoriesRead:
+    """`histories` of a batch of subscribers given in ascending id order (a
+    claim batch: `lock_active_batch`), read by their span of ids, one key
+    range of the editions' (subscriber, period) index, on the driver's cursor
+    (`Prepared`): some thirty rows per subscriber, where SQLAlchemy's result
+    rows and an IN list of every id cost more than the database's own work.
+    Rows of subscribers in the span that are not in the batch are read and
+    left out."""
+    ids = frozenset(subscriber_ids)
+    span = (subscriber_ids[0] - 1, subscriber_ids[-1]) if subscriber_ids else (0, 0)
+    rows, older = _read_span(conn, span, since)
+    return HistoriesRead(_histories(rows, older, since, ids), ids, span, since, rows, older)
+
+
+def changed_histories(conn: Connection, read: HistoriesRead) -> dict[int, History]:
+    """The histories of those of `read`'s subscribers whose editions changed
+    since it was read (claimed, released, settled: any row or column
+    `histories` reads), as they are now; empty when nobody's did. Exact, and
+    cheap when nothing changed: the rows are read again as the database
+    returns them and compared with those read before, in one comparison."""
+    rows, older = _read_span(conn, read.span, read.since)
+    if rows == read.rows and older == read.older:
+        return {}
+    changed = {
+        sid
+        for sid in read.ids
+        if _of(rows, sid) != _of(read.rows, sid) or _of(older, sid) != _of(read.older, sid)
+    }
+    now = _histories(rows, older, read.since, changed)
+    return {sid: now.get(sid, History()) for sid in changed}
+
+
+def _of(rows: list[tuple], sid: int) -> list[tuple]:
+    return [row for row in rows if row[0] == sid]
+
+
+def _read_span(
+    conn: Connection, span: tuple[int, int], since: datetime | None
+) -> tuple[list[tuple], list[tuple]]:
+    """(the rows of the editions of subscribers in `span` claimed at or after
+    `since`, every one when None; the summary of their older ones)."""
+    after, upto = span
+    if since is None:
+        return _SPAN_ALL.rows(conn, {"after": after, "upto": upto}), []
+    bound = {"after": after, "upto": upto, "since": since}
+    return _SPAN_RECENT.rows(conn, bound), _SPAN_OLDER.rows(conn, bound)
+
+
+def _histories(rows, older, since: datetime | None, wanted: Collection[int]) -> dict[int, History]:
+    """Histories from the rows of `_COLUMNS` and of the older summary, for
+    the subscribers in `wanted`."""
     found: dict[int, History] = {}
     aware = _Aware()
-    for sid, period, status, claimed_at, reached_after, digest_id in conn.execute(query):
+    for sid, period, status, claimed_at, reached_after, digest_id in rows:
         history = found.get(sid)
         if history is None:
+            if sid not in wanted:
+                continue
             history = found[sid] = History(since=since)
         row = (period, status, aware[claimed_at], aware[reached_after], digest_id)
         history.rows.append(_new_tuple(HistoryRow, row))
-    if since is not None:
-        for sid, daily, weekly, claim in conn.execute(_older(ids, since)):
+    for sid, daily, weekly, claim in older:
+        if sid in wanted:
             history = found.setdefault(sid, History(since=since))
             history.older_periods = [p for p in (daily, weekly) if p is not None]
-            history.older_claim = claim
+            history.older_claim = aware[claim]
     return found
 
 
-def _older(ids: list[int], before: datetime):
-    """Per subscriber with editions claimed before `before`: the latest daily
+def _older(which, before):
+    """Per subscriber (of those `which` selects) with editions claimed before
+    `before`: the latest daily
     period, the latest weekly period (zero-padded, so the greatest string is
-    the latest within each kind) and the latest counted claim."""
+    the latest within each kind) and the latest counted claim (as stored)."""
     weekly = editions.c.period.like("%-W%")
     counted = editions.c.status.in_(COUNTED_STATES)
     return (
@@ -191,8 +268,30 @@ def _older(ids: list[int], before: datetime):
             editions.c.subscriber_id,
             func.max(case((~weekly, editions.c.period))),
             func.max(case((weekly, editions.c.period))),
-            func.max(type_coerce(case((counted, editions.c.claimed_at)), UTCDateTime)),
+            func.max(type_coerce(case((counted, editions.c.claimed_at)), NullType())),
         )
-        .where(editions.c.subscriber_id.in_(ids), editions.c.claimed_at < before)
+        .where(which, editions.c.claimed_at < before)
         .group_by(editions.c.subscriber_id)
     )
+
+
+# Rows in the order of the (subscriber, period) key: the same rows read twice
+# come back in the same order.
+_KEY_ORDER = (editions.c.subscriber_id, editions.c.period)
+
+
+def _span_statements():
+    """`_read_span`'s statements: a span's recent rows, every row, and the
+    older summary."""
+    in_span = (
+        editions.c.subscriber_id > bindparam("after", type_=Integer),
+        editions.c.subscriber_id <= bindparam("upto", type_=Integer),
+    )
+    since = bindparam("since", type_=editions.c.claimed_at.type)
+    every = select(*_COLUMNS).where(*in_span).order_by(*_KEY_ORDER)
+    recent = every.where(editions.c.claimed_at >= since)
+    older = _older(and_(*in_span), since).order_by(editions.c.subscriber_id)
+    return Prepared(recent), Prepared(every), Prepared(older)
+
+
+_SPAN_RECENT, _SPAN_ALL, _SPAN_OLDER = _span_statements()
