@@ -17,7 +17,7 @@ from sqlalchemy import Connection, delete, exists, select, type_coerce
 from sqlalchemy.types import NullType
 
 from digest.db.schema import digests, editions
-from digest.store.upsert import insert
+from digest.store.upsert import insert_new
 
 
 def record_key(period: str, sections: list[dict]) -> str:
@@ -53,12 +53,7 @@ def save_digests(
         if key not in ids
     ]
     if new:
-        statement = (
-            insert(conn, digests)
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(digests.c.key, digests.c.id)
-        )
-        ids.update(conn.execute(statement, new).all())
+        ids.update(insert_new(conn, digests, new, key=("key",), returning=("key", "id")))
         # A key another run inserted meanwhile returns nothing: read its id.
         ids.update(_ids(conn, [row["key"] for row in new if row["key"] not in ids]))
     return ids

@@ -21,7 +21,7 @@ from digest.db.schema import editions
 from digest.store.digests import paper_keys, record_key, save_digests
 from digest.store.editions import COUNTED_STATES
 from digest.store.prepared import Prepared
-from digest.store.upsert import insert
+from digest.store.upsert import insert_new
 
 
 @dataclass
@@ -77,12 +77,8 @@ def claim_editions(
         }
         for c in claims
     ]
-    statement = (
-        insert(conn, editions)
-        .on_conflict_do_nothing(index_elements=["subscriber_id", "period"])
-        .returning(editions.c.subscriber_id, editions.c.id)
-    )
-    return dict(conn.execute(statement, rows).all())
+    key, returning = ("subscriber_id", "period"), ("subscriber_id", "id")
+    return dict(insert_new(conn, editions, rows, key=key, returning=returning))
 
 
 class HistoryRow(NamedTuple):
