@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, Table, bindparam
+from sqlalchemy import Connection, Table, bindparam, func, select
 
 from digest.store.prepared import Prepared
 
@@ -39,13 +39,20 @@ def insert_new(
     """Insert `rows` (each with the same columns) in the caller's transaction,
     leaving out those whose `key` columns match a row already there (`ON
     CONFLICT DO NOTHING`); returns the `returning` columns of the rows
-    inserted. The send path claims hundreds of rows a batch: they go in as
-    multi-row statements built once per size and run on the driver's cursor
-    (`Prepared`), each statement's rows padded to a power of two by repeating
-    the last (the repeat conflicts with it and inserts nothing)."""
+    inserted. The send path claims hundreds of rows a batch, run on the
+    driver's cursor (`Prepared`). On PostgreSQL they go in as one array per
+    column (`unnest`): a statement of a few parameters whatever the number of
+    rows, which the driver converts once (it parses a long statement's
+    placeholders anew at every execution). On SQLite, as multi-row
+    statements built once per size, each statement's rows padded to a power
+    of two by repeating the last (the repeat conflicts with it and inserts
+    nothing)."""
     if not rows:
         return []
     columns = tuple(rows[0])
+    if conn.dialect.name == "postgresql":
+        statement = _arrays_statement(table, columns, key, returning)
+        return statement.rows(conn, {c: [row[c] for row in rows] for c in columns})
     out: list[tuple] = []
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         chunk = list(rows[start : start + ROWS_PER_STATEMENT])
@@ -56,6 +63,24 @@ def insert_new(
             conn, {f"{c}_{i}": row[c] for i, row in enumerate(chunk) for c in columns}
         )
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _arrays_statement(
+    table: Table, columns: tuple[str, ...], key: tuple[str, ...], returning: tuple[str, ...]
+) -> Prepared:
+    """`insert_new`'s statement on PostgreSQL, binding one array per column."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    # One dimension: a value that is itself a list (a JSON column's) stays one value.
+    values = select(
+        *(func.unnest(bindparam(c, type_=ARRAY(table.c[c].type, dimensions=1))) for c in columns)
+    )
+    statement = _insert_for("postgresql")(table).from_select(
+        list(columns), values, include_defaults=False
+    )
+    statement = statement.on_conflict_do_nothing(index_elements=list(key))
+    return Prepared(statement.returning(*(table.c[c] for c in returning)))
 
 
 @functools.lru_cache(maxsize=64)
