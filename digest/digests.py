@@ -73,12 +73,14 @@ class Template:
     """The content shared by every message of one compiled digest, personal
     tokens still in: a mailer that substitutes server-side (SendGrid) sends it
     once per group with each recipient's `Message.substitutions`. Equal `key`s
-    mean equal subject, text and html."""
+    mean equal subject, text and html. `html_json`, when known, is the html
+    as a JSON string holds it between its quotes (`json.dumps(html)[1:-1]`)."""
 
     key: str
     subject: str
     text: str
     html: str | None = None
+    html_json: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass

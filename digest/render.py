@@ -114,6 +114,8 @@ class CompiledDigest:
     paper_keys: tuple[str, ...] = ()
     total: int = 0
     mjml_compiles: int = 0
+    # The html JSON-escaped (`Template.html_json`), when assembled from fragments.
+    html_json: str | None = field(default=None, repr=False, compare=False)
     template: Template = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -123,7 +125,7 @@ class CompiledDigest:
         # KB, for tens of thousands of digests a day; a key is only ever
         # compared within the process that compiled it.)
         key = f"{os.getpid()}-{next(_COMPILES)}"
-        template = Template(key, self.subject, self.text, self.html)
+        template = Template(key, self.subject, self.text, self.html, self.html_json)
         object.__setattr__(self, "template", template)
 
     # Split once at the tokens so personalizing is a join, not a search.
@@ -146,21 +148,26 @@ class CompiledDigest:
 
 
 def compile_digest(
-    digest: Digest, site: SiteInfo, fragments: Fragments | None = None, shown: int | None = None
+    digest: Digest,
+    site: SiteInfo,
+    fragments: Fragments | None = None,
+    shown: int | None = None,
+    contexts: Contexts | None = None,
 ) -> CompiledDigest:
     """Render `digest` for everybody: subject, text and (format "html") MJML
     compiled to HTML within `HTML_BUDGET`. One MJML compile of the whole digest
     in the common case; given `fragments` (one send run's, see
     `digest.render_fragments`), the same result assembled from paper cards and
     frames compiled once per run, the budget checked on their sizes (or, given
-    `shown`, what `shown_papers` found with the same fragments)."""
-    context, total, subject = _contexts(digest, site, fragments)
+    `shown`, what `shown_papers` found with the same fragments, and given
+    `contexts`, the contexts it made)."""
+    context, total, subject = contexts or _contexts(digest, site, fragments)
     fitted, shown = shown, total
-    mjml, html_out, compiles = None, None, 0
+    mjml, html_out, html_json, compiles = None, None, None, 0
     if digest.format != "text" and fragments is not None:
         before = fragments.compiles
         shown = _fitting(context, total, subject, fragments) if fitted is None else fitted
-        mjml, html_out = fragments.html({**context("html", shown), **subject})
+        mjml, html_out, html_json = fragments.html({**context("html", shown), **subject})
         compiles = fragments.compiles - before
     elif digest.format != "text":
         fit = fit_html(
@@ -176,7 +183,7 @@ def compile_digest(
         text = _render("digest/body.txt.j2", "text", context("text", shown))
     keys = tuple(p.key for p in digest.papers[:shown])
     return CompiledDigest(
-        subject["subject"], text, html_out, mjml, site.list_id, keys, total, compiles
+        subject["subject"], text, html_out, mjml, site.list_id, keys, total, compiles, html_json
     )
 
 
@@ -184,12 +191,25 @@ def shown_papers(digest: Digest, site: SiteInfo, fragments: Fragments) -> tuple[
     """The keys of the papers `compile_digest(digest, site, fragments)` shows
     (all, unless the HTML budget cuts), found from fragment sizes without
     assembling the email: what a claim records, before delivery compiles it."""
-    context, total, subject = _contexts(digest, site, fragments)
+    return _shown(digest, site, fragments)[0]
+
+
+def _shown(
+    digest: Digest, site: SiteInfo, fragments: Fragments
+) -> tuple[tuple[str, ...], Contexts]:
+    """(`shown_papers`, the contexts it made: `compile_digest` can use them)."""
+    contexts = _contexts(digest, site, fragments)
+    context, total, subject = contexts
     shown = total if digest.format == "text" else _fitting(context, total, subject, fragments)
-    return tuple(p.key for p in digest.papers[:shown])
+    return tuple(p.key for p in digest.papers[:shown]), contexts
 
 
-def _contexts(digest: Digest, site: SiteInfo, fragments: Fragments | None):
+# (context(part, shown) for the body templates, the paper count, the subject
+# as a context entry): what `_contexts` makes of a digest.
+Contexts = tuple[Callable[[str, int], dict], int, dict]
+
+
+def _contexts(digest: Digest, site: SiteInfo, fragments: Fragments | None) -> Contexts:
     """(context(part, shown) for the body templates, the paper count, the
     subject as a context entry)."""
     if fragments is not None:
@@ -376,18 +396,19 @@ class CompileCache:
         return entry[2]
 
     def _entry(self, digest: Digest) -> list:
-        """[digest, shown keys, record or None]; the digest is kept with its
-        answers so that its id is not reused."""
+        """[digest, shown keys, record or None, contexts or None]; the digest
+        is kept with its answers so that its id is not reused. The contexts
+        finding the shown keys made are kept for the compile, which takes
+        them."""
         found = self._shown.pop(id(digest), None)
         if found is None:
             compiled = self._items.get(digest.rendering_key())
+            keys, contexts = (), None
             if compiled is not None:
                 keys = compiled.paper_keys
-            elif digest.paper_count == 0:
-                keys = ()
-            else:
-                keys = shown_papers(digest, self.site, self.fragments)
-            found = [digest, keys, None]
+            elif digest.paper_count:
+                keys, contexts = _shown(digest, self.site, self.fragments)
+            found = [digest, keys, None, contexts]
             if len(self._shown) >= SHOWN_KEPT:
                 self._shown.popitem(last=False)
         self._shown[id(digest)] = found
@@ -409,8 +430,10 @@ class CompileCache:
             )
         else:
             known = self._shown.get(id(digest))
-            shown = None if known is None else len(known[1])
-            compiled = compile_digest(digest, self.site, self.fragments, shown)
+            shown = contexts = None
+            if known is not None:
+                shown, contexts, known[3] = len(known[1]), known[3], None
+            compiled = compile_digest(digest, self.site, self.fragments, shown, contexts)
         self._items[key] = compiled
         if len(self._items) > self.maxsize:
             self._items.popitem(last=False)

@@ -35,6 +35,7 @@ every "%%" in it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -85,6 +86,8 @@ class Fragments:
         self._frame_sizes: dict[tuple, int] = {}  # by shape: the frame's own parts
         self._card_sizes: dict[tuple, int] = {}
         self._text_frames: dict[tuple, list[str]] = {}  # by (sections, "more" line)
+        self._json_cards: dict[tuple, str] = {}  # view -> card HTML, JSON-escaped
+        self._json_frames: dict[tuple, list[str]] = {}  # by shape: HTML parts, escaped
 
     def section_views(self, sections: list[Section]) -> list[dict]:
         """`render_view.section_views`, with each paper's view made once."""
@@ -161,16 +164,38 @@ class Fragments:
             raise RuntimeError("the text template's frame does not hold each marker once")
         return parts
 
-    def html(self, context: dict) -> tuple[str, str]:
-        """(MJML, HTML) of body.mjml.j2 for `context` (a digest's context as
-        `render.compile_digest` builds it, with `sections` already cut)."""
-        _, (mjml_parts, html_parts), fill, sections = self._prepare(context)
+    def html(self, context: dict) -> tuple[str, str, str]:
+        """(MJML, HTML, the HTML JSON-escaped) of body.mjml.j2 for `context`
+        (a digest's context as `render.compile_digest` builds it, with
+        `sections` already cut). The third is what a JSON string of the HTML
+        holds between its quotes (a SendGrid request carries it), joined from
+        the frame's and the cards' parts escaped once per run: JSON escapes
+        each character on its own, so the escaped parts joined are the
+        escaped whole."""
+        shape, (mjml_parts, html_parts), fill, sections = self._prepare(context)
         mjml_fill, html_fill = dict(fill), fill
+        json_fill = {marker: _json(value) for marker, value in fill.items()}
         for index, section in enumerate(sections):
-            cards = [self._cards[_view_key(p)] for p in section["papers"]]
+            keys = [_view_key(p) for p in section["papers"]]
+            cards = [self._cards[key] for key in keys]
             mjml_fill[_slot(index)] = "".join(m for m, _ in cards)
             html_fill[_slot(index)] = "".join(h for _, h in cards)
-        return _join(mjml_parts, mjml_fill), _join(html_parts, html_fill)
+            json_fill[_slot(index)] = "".join(self._json_card(key) for key in keys)
+        html = _join(html_parts, html_fill)
+        return _join(mjml_parts, mjml_fill), html, _join(self._json_frame(shape), json_fill)
+
+    def _json_card(self, key: tuple) -> str:
+        if key not in self._json_cards:
+            self._json_cards[key] = _json(self._cards[key][1])
+        return self._json_cards[key]
+
+    def _json_frame(self, shape: tuple) -> list[str]:
+        """The shape's HTML frame parts JSON-escaped (its markers as they are)."""
+        if shape not in self._json_frames:
+            parts = self._frames[shape][1].copy()
+            parts[0::2] = [_json(part) for part in parts[0::2]]
+            self._json_frames[shape] = parts
+        return self._json_frames[shape]
 
     def html_size(self, context: dict) -> int:
         """`html_budget.budget_size` of the HTML `html(context)` makes, from
@@ -272,6 +297,12 @@ def _view_key(view: PaperView) -> tuple:
     card shows)."""
     v = view
     return (v.title, v.url, v.authors, v.reason, v.stats, v.summary, tuple(v.links))
+
+
+def _json(text: str) -> str:
+    """`text` as a JSON string holds it between its quotes (ASCII, as
+    `json.dumps` writes it by default)."""
+    return json.dumps(text)[1:-1]
 
 
 def _join(parts: list[str], values: dict[str, str]) -> str:

@@ -4,28 +4,29 @@ grouping, faults, unknowns, a refused key, and whole `digest send` runs."""
 
 from __future__ import annotations
 
+import json
 import random
 import socket
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from digest.db.schema import editions
-from digest.digests import Recipient
+from digest.digests import Digest, Entry, Recipient, Section
 from digest.mail.base import AuthError
 from digest.mail.retry import Backoff
-from digest.mail.sendgrid import SendGridMailer, pause_hint
+from digest.mail.sendgrid import SendGridMailer, encoded_body, pause_hint, request_body
 from digest.preferences import Preferences, TopicChoice
-from digest.render import compile_digest, personalize
+from digest.render import CompileCache, compile_digest, personalize
 from digest.send import SendOptions, run_send
 from digest.store.subscribers import add_subscriber
 from digest.tokens import link_urls
 from tests.cli_helpers import run_digest
 from tests.fakes.sendgrid_server import API_KEY, FakeSendGrid
 from tests.pipeline_helpers import DAY1, SECRET, SITE, store, vision_paper
-from tests.test_render import sample_digest
+from tests.test_render import HOSTILE, make_paper, sample_digest
 
 SENDER = "Trending Papers <digest@example.org>"
 RUN_AT = DAY1 + timedelta(hours=2)
@@ -43,8 +44,8 @@ def mailer_for(fake, *, key=API_KEY, timeout=5.0, pauses=None, **options) -> Sen
     return SendGridMailer(key, SENDER, host=fake.url, timeout=timeout, backoff=backoff, **options)
 
 
-def messages(count, *, digest=None, names=None):
-    compiled = compile_digest(digest or sample_digest(4), SITE)
+def messages(count, *, digest=None, names=None, compiled=None):
+    compiled = compiled or compile_digest(digest or sample_digest(4), SITE)
     out = []
     for i in range(count):
         unsubscribe, preferences = link_urls(SITE.base_url, SECRET, i + 1, f"reader{i}@example.org")
@@ -123,6 +124,26 @@ def test_it_sends_one_request_per_digest_with_each_recipients_values(fake):
     ]  # fmt: skip
     for delivery, message in zip(assert_each_recipient_once_and_personal(fake), batch, strict=True):
         assert (delivery.to, delivery.subject) == (message.to, message.subject)
+        assert (delivery.text, delivery.html) == (message.text, message.html)
+
+
+def test_a_digest_assembled_from_fragments_goes_out_with_its_html_escaped_once(fake):
+    """A digest assembled from a run's fragments carries its HTML already
+    JSON-escaped (`Template.html_json`, spliced into the request): the
+    request is exactly the JSON of `request_body`, hostile and non-ASCII
+    feed text included, and every recipient gets the HTML."""
+    title = HOSTILE + ' naïve "quotes" \\ back/slash 𝔼[x] 🚀 ünïcödé'
+    paper = make_paper(1, title=title, authors=[title], abstract=title, ai_summary=title)
+    digest = Digest(
+        "2026-11-22", date(2026, 11, 22), "daily", [Section("x", title, [Entry(paper)])]
+    )
+    compiled = CompileCache(SITE).get(digest)
+    assert compiled.template.html_json is not None
+    batch = messages(3, compiled=compiled)
+    assert json.loads(encoded_body(batch, SENDER)) == request_body(batch, SENDER)
+    assert [o.status for o in mailer_for(fake).send(batch)] == ["sent"] * 3
+    assert fake.accepted[0].body == request_body(batch, SENDER)
+    for delivery, message in zip(assert_each_recipient_once_and_personal(fake), batch, strict=True):
         assert (delivery.text, delivery.html) == (message.text, message.html)
 
 

@@ -6,6 +6,7 @@ text-only formats."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from datetime import date
 
@@ -64,6 +65,8 @@ def test_it_assembles_exactly_the_whole_digest_compile(case):
     if assembled.html is not None:
         # The HTML is what compiling the assembled MJML gives.
         assert mjml2html(assembled.mjml) == assembled.html
+        # Its JSON escape, joined from parts escaped once, is the whole's.
+        assert assembled.template.html_json == json.dumps(assembled.html)[1:-1]
     message = personalize(assembled, recipient())
     assert "%%TPF_" not in message.text + (message.html or "")
 

@@ -219,7 +219,11 @@ class KeepAliveClient(Client):
         return Response(self._make_request(None, request, timeout=timeout))
 
     def _encode(self, body) -> bytes:
-        """As the package does: JSON unless another Content-Type was set."""
+        """As the package does: JSON unless another Content-Type was set;
+        bytes are a body already encoded as JSON."""
+        if isinstance(body, bytes):
+            self.request_headers.setdefault("Content-Type", "application/json")
+            return body
         kind = self.request_headers.get("Content-Type")
         if kind is not None and kind != "application/json":
             return body.encode("utf-8")
