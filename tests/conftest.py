@@ -52,7 +52,19 @@ def database_url(request, tmp_path, sqlite_template):
         shutil.copy(sqlite_template, path)
         yield f"sqlite:///{path}"
         return
-    url = request.getfixturevalue("pg_database_url")
+    yield from _emptied(request.getfixturevalue("pg_database_url"))
+
+
+@pytest.fixture
+def pg_empty_url(pg_database_url):
+    """The worker's PostgreSQL database, emptied for this test (tests that
+    need PostgreSQL itself, such as two `digest send` processes at once)."""
+    yield from _emptied(pg_database_url)
+
+
+def _emptied(url: str):
+    """Empty the worker's PostgreSQL database, yield its URL, then check the
+    schema version the test left."""
     engine = open_engine(url)
     # procrastinate's tables too (the send queue, made by revision 0008).
     names = [t.name for t in metadata.sorted_tables] + list(QUEUE_TABLES)

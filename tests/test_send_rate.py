@@ -42,13 +42,13 @@ def test_no_ceiling_waits_for_nothing(database_url):
 
 
 @pytest.mark.slow
-def test_two_send_processes_together_stay_under_the_ceiling(pg_database_url, tmp_path):
+def test_two_send_processes_together_stay_under_the_ceiling(pg_empty_url, tmp_path):
     """Two `digest send` processes on PostgreSQL with DIGEST_SEND_RATE=10
     (the outbox here writes about 8 a second per process, so 10 is a ceiling
     two processes would pass without sharing it): over the run, together at
     most 10 messages per second, measured at the outbox."""
     rate, readers = 10, 60
-    env = {**prepare(pg_database_url, tmp_path, readers), "DIGEST_SEND_RATE": str(rate)}
+    env = {**prepare(pg_empty_url, tmp_path, readers), "DIGEST_SEND_RATE": str(rate)}
     senders = [digest_send(env) for _ in range(2)]
     for sender in senders:
         _, err = sender.communicate(timeout=600)

@@ -50,7 +50,7 @@ def prepare(database_url: str, fake: FakeSendGrid, config: Path) -> dict[str, st
 
 
 @pytest.mark.slow
-def test_two_sendgrid_senders_together_stay_within_50_messages_a_second(pg_database_url, tmp_path):
+def test_two_sendgrid_senders_together_stay_within_50_messages_a_second(pg_empty_url, tmp_path):
     """Two `digest send` processes, DIGEST_SEND_RATE=50, 400 messages in 40
     requests of 10, measured from the times the fake server received them.
 
@@ -73,7 +73,7 @@ def test_two_sendgrid_senders_together_stay_within_50_messages_a_second(pg_datab
     arrivals in two seconds; with the shared one, 8.0 s).
     """
     with FakeSendGrid() as fake:
-        env = prepare(pg_database_url, fake, tmp_path / "digest.toml")
+        env = prepare(pg_empty_url, fake, tmp_path / "digest.toml")
         senders = [
             subprocess.Popen(
                 [sys.executable, "-m", "digest", "send", "--now"],
