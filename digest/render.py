@@ -152,22 +152,24 @@ def compile_digest(
     site: SiteInfo,
     fragments: Fragments | None = None,
     shown: int | None = None,
-    contexts: Contexts | None = None,
+    *,
+    json_html: bool = True,
 ) -> CompiledDigest:
     """Render `digest` for everybody: subject, text and (format "html") MJML
     compiled to HTML within `HTML_BUDGET`. One MJML compile of the whole digest
     in the common case; given `fragments` (one send run's, see
     `digest.render_fragments`), the same result assembled from paper cards and
     frames compiled once per run, the budget checked on their sizes (or, given
-    `shown`, what `shown_papers` found with the same fragments, and given
-    `contexts`, the contexts it made)."""
-    context, total, subject = contexts or _contexts(digest, site, fragments)
+    `shown`, what `shown_papers` found with the same fragments; with
+    `json_html`, the HTML JSON-escaped too: `Template.html_json`)."""
+    context, total, subject = _contexts(digest, site, fragments)
     fitted, shown = shown, total
     mjml, html_out, html_json, compiles = None, None, None, 0
     if digest.format != "text" and fragments is not None:
         before = fragments.compiles
         shown = _fitting(context, total, subject, fragments) if fitted is None else fitted
-        mjml, html_out, html_json = fragments.html({**context("html", shown), **subject})
+        html_context = {**context("html", shown), **subject}
+        mjml, html_out, html_json = fragments.html(html_context, json_html=json_html)
         compiles = fragments.compiles - before
     elif digest.format != "text":
         fit = fit_html(
@@ -191,25 +193,12 @@ def shown_papers(digest: Digest, site: SiteInfo, fragments: Fragments) -> tuple[
     """The keys of the papers `compile_digest(digest, site, fragments)` shows
     (all, unless the HTML budget cuts), found from fragment sizes without
     assembling the email: what a claim records, before delivery compiles it."""
-    return _shown(digest, site, fragments)[0]
-
-
-def _shown(
-    digest: Digest, site: SiteInfo, fragments: Fragments
-) -> tuple[tuple[str, ...], Contexts]:
-    """(`shown_papers`, the contexts it made: `compile_digest` can use them)."""
-    contexts = _contexts(digest, site, fragments)
-    context, total, subject = contexts
+    context, total, subject = _contexts(digest, site, fragments)
     shown = total if digest.format == "text" else _fitting(context, total, subject, fragments)
-    return tuple(p.key for p in digest.papers[:shown]), contexts
+    return tuple(p.key for p in digest.papers[:shown])
 
 
-# (context(part, shown) for the body templates, the paper count, the subject
-# as a context entry): what `_contexts` makes of a digest.
-Contexts = tuple[Callable[[str, int], dict], int, dict]
-
-
-def _contexts(digest: Digest, site: SiteInfo, fragments: Fragments | None) -> Contexts:
+def _contexts(digest: Digest, site: SiteInfo, fragments: Fragments | None):
     """(context(part, shown) for the body templates, the paper count, the
     subject as a context entry)."""
     if fragments is not None:
@@ -373,8 +362,9 @@ class CompileCache:
     between runs. A digest given to it must not change afterwards: what it
     found for a digest object is remembered by that object."""
 
-    def __init__(self, site: SiteInfo, maxsize: int = 256) -> None:
-        self.site, self.maxsize = site, maxsize
+    def __init__(self, site: SiteInfo, maxsize: int = 256, *, json_html: bool = True) -> None:
+        # json_html: compiles carry their HTML JSON-escaped (a SendGrid request's).
+        self.site, self.maxsize, self.json_html = site, maxsize, json_html
         self.hits = self.misses = 0
         self._items: OrderedDict[tuple, CompiledDigest] = OrderedDict()
         self._shown: OrderedDict[int, list] = OrderedDict()
@@ -396,19 +386,18 @@ class CompileCache:
         return entry[2]
 
     def _entry(self, digest: Digest) -> list:
-        """[digest, shown keys, record or None, contexts or None]; the digest
-        is kept with its answers so that its id is not reused. The contexts
-        finding the shown keys made are kept for the compile, which takes
-        them."""
+        """[digest, shown keys, record or None]; the digest is kept with its
+        answers so that its id is not reused."""
         found = self._shown.pop(id(digest), None)
         if found is None:
             compiled = self._items.get(digest.rendering_key())
-            keys, contexts = (), None
             if compiled is not None:
                 keys = compiled.paper_keys
-            elif digest.paper_count:
-                keys, contexts = _shown(digest, self.site, self.fragments)
-            found = [digest, keys, None, contexts]
+            elif digest.paper_count == 0:
+                keys = ()
+            else:
+                keys = shown_papers(digest, self.site, self.fragments)
+            found = [digest, keys, None]
             if len(self._shown) >= SHOWN_KEPT:
                 self._shown.popitem(last=False)
         self._shown[id(digest)] = found
@@ -430,10 +419,10 @@ class CompileCache:
             )
         else:
             known = self._shown.get(id(digest))
-            shown = contexts = None
-            if known is not None:
-                shown, contexts, known[3] = len(known[1]), known[3], None
-            compiled = compile_digest(digest, self.site, self.fragments, shown, contexts)
+            shown = None if known is None else len(known[1])
+            compiled = compile_digest(
+                digest, self.site, self.fragments, shown, json_html=self.json_html
+            )
         self._items[key] = compiled
         if len(self._items) > self.maxsize:
             self._items.popitem(last=False)

@@ -7,7 +7,8 @@ done per paper and per digest shape, not per digest:
 - each paper's view (`render_view.paper_view`) is made once per (paper, reason);
 - each paper card is rendered (Jinja) and compiled (MJML -> HTML) once per run,
   the compiles of new cards batched into one MJML document; its text card once
-  per position in a digest (the text numbers papers);
+  per width of its number (the text numbers papers: the number is put over
+  nines of its width);
 - the frame — head, header, one block per section, the "more" line, footer — is
   compiled once per shape (number of sections, whether a "more" line follows,
   which values are empty) with markers where a digest's own values go;
@@ -81,7 +82,7 @@ class Fragments:
         self.compiles = 0
         self._views: dict[tuple[int, str], tuple[Any, PaperView]] = {}
         self._cards: dict[tuple, tuple[str, str]] = {}  # view -> (card MJML, card HTML)
-        self._texts: dict[tuple, str] = {}  # view with its number -> text card
+        self._texts: dict[tuple, str | None] = {}  # view, width of its number -> text card
         self._frames: dict[tuple, tuple[list[str], list[str]]] = {}
         self._frame_sizes: dict[tuple, int] = {}  # by shape: the frame's own parts
         self._card_sizes: dict[tuple, int] = {}
@@ -112,10 +113,22 @@ class Fragments:
         return replace(self._views[key][1], number=number)
 
     def text_card(self, view: PaperView) -> str:
-        key = (*_view_key(view), view.number)
+        """The paper's text card at its number. Only the card's first line
+        shows the number ("12. Title", wrapped), and wrapping treats every
+        digit alike: the card is rendered once per paper and width of number,
+        with nines in its place, and the number put over them (a paper sits
+        at many positions across a run's digests). A template whose card does
+        not start with the number is rendered at each number."""
+        number = str(view.number)
+        key = (*_view_key(view), len(number))
         if key not in self._texts:
-            self._texts[key] = render_card(self.render, view, "text")
-        return self._texts[key]
+            nines = "9" * len(number)
+            card = render_card(self.render, replace(view, number=int(nines)), "text")
+            self._texts[key] = card if card.startswith(nines + ". ") else None
+        card = self._texts[key]
+        if card is None:
+            return render_card(self.render, view, "text")
+        return number + card[len(number) :]
 
     def text(self, context: dict) -> str:
         """body.txt.j2 for `context` (as for `html`, with the text cards):
@@ -164,25 +177,26 @@ class Fragments:
             raise RuntimeError("the text template's frame does not hold each marker once")
         return parts
 
-    def html(self, context: dict) -> tuple[str, str, str]:
-        """(MJML, HTML, the HTML JSON-escaped) of body.mjml.j2 for `context`
-        (a digest's context as `render.compile_digest` builds it, with
-        `sections` already cut). The third is what a JSON string of the HTML
-        holds between its quotes (a SendGrid request carries it), joined from
-        the frame's and the cards' parts escaped once per run: JSON escapes
-        each character on its own, so the escaped parts joined are the
-        escaped whole."""
+    def html(self, context: dict, *, json_html: bool = False) -> tuple[str, str, str | None]:
+        """(MJML, HTML, with `json_html` the HTML JSON-escaped, else None) of
+        body.mjml.j2 for `context` (a digest's context as
+        `render.compile_digest` builds it, with `sections` already cut). The
+        third is what a JSON string of the HTML holds between its quotes (a
+        SendGrid request carries it), joined from the frame's and the cards'
+        parts escaped once per run: JSON escapes each character on its own,
+        so the escaped parts joined are the escaped whole."""
         shape, (mjml_parts, html_parts), fill, sections = self._prepare(context)
         mjml_fill, html_fill = dict(fill), fill
-        json_fill = {marker: _json(value) for marker, value in fill.items()}
+        json_fill = {marker: _json(value) for marker, value in fill.items()} if json_html else {}
         for index, section in enumerate(sections):
             keys = [_view_key(p) for p in section["papers"]]
             cards = [self._cards[key] for key in keys]
             mjml_fill[_slot(index)] = "".join(m for m, _ in cards)
             html_fill[_slot(index)] = "".join(h for _, h in cards)
-            json_fill[_slot(index)] = "".join(self._json_card(key) for key in keys)
-        html = _join(html_parts, html_fill)
-        return _join(mjml_parts, mjml_fill), html, _join(self._json_frame(shape), json_fill)
+            if json_html:
+                json_fill[_slot(index)] = "".join(self._json_card(key) for key in keys)
+        escaped = _join(self._json_frame(shape), json_fill) if json_html else None
+        return _join(mjml_parts, mjml_fill), _join(html_parts, html_fill), escaped
 
     def _json_card(self, key: tuple) -> str:
         if key not in self._json_cards:

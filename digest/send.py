@@ -180,13 +180,16 @@ def _plan_all(engine, run: Run | None, mailer, options, report, site, secret, pr
 def deliveries_for(engine, run: Run | None, mailer, options, site, secret) -> Deliveries:
     """The run's `Deliveries`, with its compile cache. A grouping mailer
     (SendGrid) delivers a digest's editions together, so a digest is compiled
-    when its group goes out and seldom needed again; others deliver in claim
-    order, where the same digests recur all along."""
+    when its group goes out and seldom needed again (its HTML also comes
+    JSON-escaped, for the request); others deliver in claim order, where the
+    same digests recur all along."""
     grouped = getattr(mailer, "group_size", 0)
     return Deliveries(
         engine,
         mailer,
-        cache=CompileCache(site, maxsize=GROUPED_COMPILED if grouped else COMPILED_KEPT),
+        cache=CompileCache(
+            site, maxsize=GROUPED_COMPILED if grouped else COMPILED_KEPT, json_html=bool(grouped)
+        ),
         secret=secret,
         now=lambda: options.now,
         run_id=run.id if run is not None else None,

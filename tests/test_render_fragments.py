@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -17,7 +18,8 @@ from digest import render
 from digest.digests import Digest, Entry, Section
 from digest.html_budget import budget_size
 from digest.render import CompileCache, compile_digest, personalize, shown_papers
-from digest.render_fragments import Fragments
+from digest.render_fragments import Fragments, render_card
+from digest.render_view import paper_view
 from tests.test_mjml_valid import mjml  # noqa: F401 - the reference validator fixture
 from tests.test_render import HOSTILE, SITE, make_paper, recipient, sample_digest
 
@@ -174,3 +176,13 @@ def test_a_claims_record_is_made_once_per_digest_object_and_keys_name_compiles()
     assert cache.get(digest).template.key == first.template.key
     again = compile_digest(digest, SITE, cache.fragments)
     assert again.text == first.text and again.template.key != first.template.key
+
+
+def test_a_text_card_is_the_card_rendered_at_its_number_whatever_number_came_first():
+    # Rendered once per width of number with nines in its place, then numbered.
+    shared = fragments()
+    paper = make_paper(1, title="A title long enough to wrap onto a second line " * 2)
+    view = paper_view(Entry(paper, "matched: vision"), SITE)
+    for number in (9, 7, 10, 99, 23, 100, 1):
+        numbered = replace(view, number=number)
+        assert shared.text_card(numbered) == render_card(render._render, numbered, "text")

@@ -34,8 +34,9 @@ def save_digests(
     conn: Connection, records: Mapping[str, tuple[str, list[dict]]], *, now: datetime
 ) -> dict[str, int]:
     """Make sure a row exists for each `key -> (period, sections)`; returns each
-    key's id. One statement whatever the number of new rows, two in all (three
-    when another run inserted some of the keys meanwhile).
+    key's id: a lookup, the new rows (`insert_new`: one statement on
+    PostgreSQL, one per 64 rows on SQLite), and a second lookup when another
+    run inserted some of the keys meanwhile.
 
     New rows go in in key order: a transaction inserting a key another one has
     inserted but not committed waits for it, and one order for everyone means
