@@ -158,10 +158,10 @@ def histories(
     A daily subscriber keeps a year of editions: planning reads a few weeks of
     rows and one summary row instead of hundreds of rows each."""
     ids = list(subscriber_ids)
-    query = select(*_COLUMNS).where(editions.c.subscriber_id.in_(ids)).order_by(*_KEY_ORDER)
+    in_ids = editions.c.subscriber_id.in_(ids)
+    query = select(*_COLUMNS).where(in_ids).order_by(*_KEY_ORDER)
     if since is not None:
         query = query.where(editions.c.claimed_at >= since)
-    in_ids = editions.c.subscriber_id.in_(ids)
     older = conn.execute(_older(in_ids, since)).all() if since is not None else []
     return _histories(conn.execute(query), older, since, set(ids))
 
@@ -206,17 +206,23 @@ def changed_histories(conn: Connection, read: HistoriesRead) -> dict[int, Histor
     rows, older = _read_span(conn, read.span, read.since)
     if rows == read.rows and older == read.older:
         return {}
+    rows_was, older_was = _by_subscriber(read.rows), _by_subscriber(read.older)
+    rows_now, older_now = _by_subscriber(rows), _by_subscriber(older)
     changed = {
         sid
         for sid in read.ids
-        if _of(rows, sid) != _of(read.rows, sid) or _of(older, sid) != _of(read.older, sid)
+        if rows_now.get(sid) != rows_was.get(sid) or older_now.get(sid) != older_was.get(sid)
     }
-    now = _histories(rows, older, read.since, changed)
-    return {sid: now.get(sid, History()) for sid in changed}
+    fresh = _histories(rows, older, read.since, changed)
+    return {sid: fresh.get(sid, History()) for sid in changed}
 
 
-def _of(rows: list[tuple], sid: int) -> list[tuple]:
-    return [row for row in rows if row[0] == sid]
+def _by_subscriber(rows: list[tuple]) -> dict[int, list[tuple]]:
+    """Rows (subscriber id first) grouped by subscriber, in their order."""
+    out: dict[int, list[tuple]] = {}
+    for row in rows:
+        out.setdefault(row[0], []).append(row)
+    return out
 
 
 def _read_span(
@@ -254,9 +260,9 @@ def _histories(rows, older, since: datetime | None, wanted: Collection[int]) -> 
 
 def _older(which, before):
     """Per subscriber (of those `which` selects) with editions claimed before
-    `before`: the latest daily
-    period, the latest weekly period (zero-padded, so the greatest string is
-    the latest within each kind) and the latest counted claim (as stored)."""
+    `before`: the latest daily period, the latest weekly period (zero-padded,
+    so the greatest string is the latest within each kind) and the latest
+    counted claim (as stored)."""
     weekly = editions.c.period.like("%-W%")
     counted = editions.c.status.in_(COUNTED_STATES)
     return (
