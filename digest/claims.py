@@ -114,9 +114,12 @@ def plan_next(
     *,
     after: int,
     upto: int | None = None,
+    recheck: bool = False,
 ) -> PlannedBatch:
     """The first half of `claim_next`: read the next batch and plan its due
-    editions, writing nothing."""
+    editions, writing nothing. With `recheck` (SQLite) it also reads what
+    `claim_planned(recheck=True)` compares: the change counts of the batch's
+    editions."""
     subscribers = lock_active_batch(
         conn, after=after, upto=upto, size=options.size, email=options.only
     )
@@ -126,7 +129,8 @@ def plan_next(
     batch = PlannedBatch(subscribers)
     if not subscribers:
         return batch
-    batch.read = edition_claims.read_histories(conn, [s.id for s in subscribers], since=since)
+    ids = [s.id for s in subscribers]
+    batch.read = edition_claims.read_histories(conn, ids, since=since, versions=recheck)
     for subscriber in subscribers:
         if options.stop is not None and options.stop():
             batch.stopped = True
@@ -148,10 +152,10 @@ def claim_planned(
 ) -> ClaimedBatch:
     """The second half of `claim_next`: claim what `batch` planned, in the
     caller's transaction. With `recheck` the batch was planned in an earlier
-    transaction: the histories are read again and any subscriber whose
-    editions changed meanwhile (another run claimed or released one) is
-    planned again here, so the plans claimed are those this transaction would
-    have made."""
+    transaction (`plan_next(recheck=True)`): any subscriber whose editions
+    changed meanwhile (another run claimed or released one) is planned again
+    here from the histories read now, so the plans claimed are those this
+    transaction would have made."""
     claimed = ClaimedBatch(last_id=batch.last_id, seen=batch.seen, stopped=batch.stopped)
     plans = batch.plans
     if recheck and batch.seen:

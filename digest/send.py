@@ -266,7 +266,7 @@ def _claim_next(engine, planner, cache, claim_options, after, upto, plan_apart: 
         with engine.begin() as conn:
             return claim_next(conn, planner, cache, claim_options, after=after, upto=upto)
     with reading(engine) as conn:
-        planned = plan_next(conn, planner, claim_options, after=after, upto=upto)
+        planned = plan_next(conn, planner, claim_options, after=after, upto=upto, recheck=True)
     record_ahead(cache, planned, claim_options)
     with engine.begin() as conn:
         return claim_planned(conn, planner, cache, claim_options, planned, recheck=True)

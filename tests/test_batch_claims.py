@@ -192,8 +192,10 @@ def test_a_batch_planned_apart_is_planned_again_where_another_run_claimed_meanwh
             claim_edition(conn, ada, "2026-11-18", ["2611.14000"], now=now, status="sent")
 
     sqlite = engine.dialect.name == "sqlite"
+    if recheck and not sqlite:
+        pytest.skip("PostgreSQL locks a batch's rows for its claim: the recheck is SQLite's")
     with reading(engine) as conn:
-        planned = plan_next(conn, planner, options, after=0)
+        planned = plan_next(conn, planner, options, after=0, recheck=recheck)
         if sqlite:  # the reading transaction holds no write lock: nobody waits for it
             another_run_sends_ada_paper_0()
     if not sqlite:  # PostgreSQL: the batch's rows stay locked until it ends

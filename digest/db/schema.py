@@ -299,8 +299,15 @@ apscheduler_jobs = Table(
 # procrastinate's to read and write. `ours` tells Alembic's comparison to
 # leave them out (include_name hook).
 QUEUE_PREFIX = "procrastinate_"
+# SQLite only, kept by triggers on `editions` (revision 0009): how many times
+# each subscriber's editions changed, read by a claim's recheck
+# (digest.store.edition_claims). Not mirrored here either.
+EDITION_VERSIONS = "edition_versions"
 
 
 def ours(name: str | None, type_: str, parent_names: dict) -> bool:
-    """Alembic `include_name`: False for procrastinate's tables."""
-    return not (type_ == "table" and name is not None and name.startswith(QUEUE_PREFIX))
+    """Alembic `include_name`: False for procrastinate's tables and
+    `edition_versions`."""
+    if type_ != "table" or name is None:
+        return True
+    return not (name.startswith(QUEUE_PREFIX) or name == EDITION_VERSIONS)

@@ -14,10 +14,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Integer, and_, bindparam, case, func, select, type_coerce
+from sqlalchemy import (
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    func,
+    select,
+    text,
+    type_coerce,
+)
 from sqlalchemy.types import NullType
 
-from digest.db.schema import editions
+from digest.db.schema import EDITION_VERSIONS, editions
 from digest.store.digests import paper_keys, record_key, save_digests
 from digest.store.editions import COUNTED_STATES
 from digest.store.prepared import Prepared
@@ -168,21 +178,20 @@ def histories(
 
 @dataclass
 class HistoriesRead:
-    """The histories of a batch of subscribers (`read_histories`) with the
-    rows they were built from, as the database returned them: a later read
-    of the same rows tells exactly whose editions changed in between
+    """The histories of a batch of subscribers (`read_histories`), with, on
+    SQLite, the count of changes to each one's editions as read with them: a
+    later read of the counts tells exactly whose editions changed in between
     (`changed_histories`)."""
 
     histories: dict[int, History]
     ids: frozenset[int]
     span: tuple[int, int]  # the subscriber ids read: (after, upto]
     since: datetime | None
-    rows: list[tuple]
-    older: list[tuple]
+    versions: list[tuple] | None = None  # (subscriber id, count) in the span
 
 
 def read_histories(
-    conn: Connection, subscriber_ids: Sequence[int], *, since: datetime | None
+    conn: Connection, subscriber_ids: Sequence[int], *, since: datetime | None, versions=False
 ) -> HistoriesRead:
     """`histories` of a batch of subscribers given in ascending id order (a
     claim batch: `lock_active_batch`), read by their span of ids, one key
@@ -190,39 +199,43 @@ def read_histories(
     (`Prepared`): some thirty rows per subscriber, where SQLAlchemy's result
     rows and an IN list of every id cost more than the database's own work.
     Rows of subscribers in the span that are not in the batch are read and
-    left out."""
+    left out. With `versions` (SQLite only) also the span's change counts, in
+    the same transaction, for `changed_histories`."""
+    if versions and conn.dialect.name != "sqlite":
+        raise ValueError("change counts are kept on SQLite only (revision 0009)")
     ids = frozenset(subscriber_ids)
     span = (subscriber_ids[0] - 1, subscriber_ids[-1]) if subscriber_ids else (0, 0)
     rows, older = _read_span(conn, span, since)
-    return HistoriesRead(_histories(rows, older, since, ids), ids, span, since, rows, older)
+    read = HistoriesRead(_histories(rows, older, since, ids), ids, span, since)
+    if versions:
+        read.versions = _span_versions(conn, span)
+    return read
 
 
 def changed_histories(conn: Connection, read: HistoriesRead) -> dict[int, History]:
     """The histories of those of `read`'s subscribers whose editions changed
     since it was read (claimed, released, settled: any row or column
     `histories` reads), as they are now; empty when nobody's did. Exact, and
-    cheap when nothing changed: the rows are read again as the database
-    returns them and compared with those read before, in one comparison."""
-    rows, older = _read_span(conn, read.span, read.since)
-    if rows == read.rows and older == read.older:
+    cheap when nothing changed: the triggers of revision 0009 count every
+    change to a subscriber's editions (whoever writes them), so the span's
+    counts are read again and compared with those read before, in one
+    comparison, instead of the editions themselves. `read` must come from
+    `read_histories(..., versions=True)`."""
+    if read.versions is None:
+        raise ValueError("read_histories(versions=True) reads what this compares")
+    now = _span_versions(conn, read.span)
+    if now == read.versions:
         return {}
-    rows_was, older_was = _by_subscriber(read.rows), _by_subscriber(read.older)
-    rows_now, older_now = _by_subscriber(rows), _by_subscriber(older)
-    changed = {
-        sid
-        for sid in read.ids
-        if rows_now.get(sid) != rows_was.get(sid) or older_now.get(sid) != older_was.get(sid)
-    }
-    fresh = _histories(rows, older, read.since, changed)
+    was, counts = dict(read.versions), dict(now)
+    changed = [sid for sid in sorted(read.ids) if counts.get(sid) != was.get(sid)]
+    fresh = histories(conn, changed, since=read.since) if changed else {}
     return {sid: fresh.get(sid, History()) for sid in changed}
 
 
-def _by_subscriber(rows: list[tuple]) -> dict[int, list[tuple]]:
-    """Rows (subscriber id first) grouped by subscriber, in their order."""
-    out: dict[int, list[tuple]] = {}
-    for row in rows:
-        out.setdefault(row[0], []).append(row)
-    return out
+def _span_versions(conn: Connection, span: tuple[int, int]) -> list[tuple]:
+    """(subscriber id, change count) of the subscribers in `span` whose
+    editions ever changed, in id order."""
+    return _SPAN_VERSIONS.rows(conn, {"after": span[0], "upto": span[1]})
 
 
 def _read_span(
@@ -297,3 +310,9 @@ def _span_statements():
 
 
 _SPAN_RECENT, _SPAN_ALL, _SPAN_OLDER = _span_statements()
+_SPAN_VERSIONS = Prepared(
+    text(
+        f"SELECT subscriber_id, version FROM {EDITION_VERSIONS}"
+        " WHERE subscriber_id > :after AND subscriber_id <= :upto ORDER BY subscriber_id"
+    )
+)
