@@ -15,6 +15,7 @@ from digest.db.schema import editions, subscribers
 from digest.editions import GAP_HORIZON, floor_from
 from digest.periods import latest_period
 from digest.store.edition_claims import History, changed_histories, histories, read_histories
+from digest.store.editions import COUNTED_STATES
 from tests.pipeline_helpers import subscribe
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -151,3 +152,24 @@ def test_a_subscriber_erased_counts_as_a_change_and_a_recheck_needs_the_counts(e
         conn.execute(delete(subscribers).where(subscribers.c.id == ids[1]))
     with engine.begin() as conn:
         assert changed_histories(conn, read) == {ids[1]: History()}
+
+
+def test_a_status_change_counts_exactly_when_planning_could_see_it(engine):
+    """Planning reads a status only as counted or not (`COUNTED_STATES`):
+    revision 0009's update trigger counts a change from any state to any
+    other exactly when it crosses that line, so a send's own steps (pending,
+    sending, sent) cost no count and a failure or an `unknown` resent does."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the change counts are SQLite's")
+    sid = subscribe(engine, "states@example.org", now=NOW - timedelta(days=9))
+    row = {"subscriber_id": sid, "period": "2026-11-29", "claimed_at": NOW, "paper_count": 0}
+    for old in STATES:
+        for new in STATES:
+            with engine.begin() as conn:
+                conn.execute(delete(editions).where(editions.c.subscriber_id == sid))
+                conn.execute(editions.insert(), [{**row, "status": old}])
+                read = read_histories(conn, [sid], since=None, versions=True)
+                conn.execute(update(editions).values(status=new))
+                changed = changed_histories(conn, read)
+            crosses = (old in COUNTED_STATES) != (new in COUNTED_STATES)
+            assert bool(changed) is crosses, (old, new)
