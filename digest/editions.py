@@ -47,8 +47,11 @@ from digest.topics import INTERESTS_SLUG, custom_topic, get_topic, load_catalog
 log = logging.getLogger(__name__)
 
 # How far back a released claim's gap is looked for: past the widest window,
-# its papers could not be candidates anyway.
-GAP_HORIZON = timedelta(days=2 * POOL_DAYS)
+# its papers could not be candidates anyway (a day more for the clock margins).
+# Editions claimed before it count as one stretch (`floor_from`). Planning a
+# batch reads every edition claimed since (`edition_claims.histories`): the
+# horizon is what a daily reader's history costs each day.
+GAP_HORIZON = timedelta(days=POOL_DAYS + 1)
 # Plans a run keeps (Planner.plan), least recently used dropped: those with
 # nothing sent (`plan_shared`) and the replans, up to 20,000 of each kind.
 SHARED_PLANS = 40_000
