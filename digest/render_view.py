@@ -10,6 +10,7 @@ as template source.
 
 from __future__ import annotations
 
+import functools
 import re
 import textwrap
 from dataclasses import dataclass, field, replace
@@ -239,7 +240,17 @@ def edition_labels(period: str, edition_date: date, frequency: str) -> tuple[str
 def base_context(
     site: SiteInfo, period: str, edition_date: date, frequency: str, part: str
 ) -> dict:
-    """What every template (digest or empty note, either part) needs."""
+    """What every template (digest or empty note, either part) needs: a
+    dict of its own (the values are shared)."""
+    return dict(_base_context(site, period, edition_date, frequency, part))
+
+
+# A run's digests share a handful of these (one per period, frequency and
+# part), and each digest asks for several while its size is found.
+@functools.lru_cache(maxsize=256)
+def _base_context(
+    site: SiteInfo, period: str, edition_date: date, frequency: str, part: str
+) -> dict:
     long_label, short_label = edition_labels(period, edition_date, frequency)
     return {
         "site": site,
