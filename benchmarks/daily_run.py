@@ -212,6 +212,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--baseline-sample", type=int, default=200)
     parser.add_argument("--profile", action="store_true", help="print cProfile's top entries")
     parser.add_argument(
+        "--profile-out", help="with --profile: also write the whole profile there (pstats)"
+    )
+    parser.add_argument(
         "--mailer",
         choices=("sendgrid", "mime"),
         default="sendgrid",
@@ -271,6 +274,8 @@ def main() -> None:
         print(report(args, 0.0, "generated before", result))
         if result["profile"]:
             print(profile_lines(result["profile"]))
+            if args.profile_out:
+                result["profile"].dump_stats(args.profile_out)
         return
     with tempfile.TemporaryDirectory(prefix="daily-run-") as tmp:
         args.database_url = args.database_url or f"sqlite:///{tmp}/daily.db"
