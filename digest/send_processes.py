@@ -30,6 +30,7 @@ from multiprocessing.connection import wait
 
 from sqlalchemy import Engine
 
+from digest.db.engine import Checkpointer, checkpoint_elsewhere
 from digest.editions import Planner
 from digest.mail.base import AuthError
 from digest.runs import Run, finish_run, recover_dead_runs, start_run
@@ -77,6 +78,7 @@ def send_in_processes(
     listener = QueueListener(shared.logs, _Relay())
     listener.start()
     children = []
+    checkpoint = None
     try:
         for _ in range(options.processes):
             receive, send = context.Pipe(duplex=False)
@@ -88,10 +90,13 @@ def send_in_processes(
             child.start()
             send.close()
             children.append((child, receive))
-        _wait(children, options, shared, total, progress)
+        checkpoint = Checkpointer(engine)  # opened after the forks: the parent's own
+        _wait(children, options, shared, total, progress, checkpoint)
     finally:
         gc.unfreeze()
         listener.stop()
+        if checkpoint is not None:
+            checkpoint.close()
     endings = [_ending(receive) for _, receive in children]
     report.recovered += recover_dead_runs(engine, mailer, now=options.clock(), me=run.id)
     _gather(endings, report)
@@ -138,6 +143,7 @@ def _child(
 
     _forward_logs(shared.logs)
     parent_run.lock.inherited()
+    checkpoint_elsewhere(engine)  # the parent checkpoints SQLite's WAL while it waits
     report = SendReport()
     child_options = replace(options, stop=shared.halt.is_set)
     run = start_run(engine, now=options.clock())
@@ -170,12 +176,14 @@ def _child(
     out.close()
 
 
-def _wait(children, options, shared: _Shared, total: int, progress) -> None:
-    """Until every child has ended: report progress, pass a stop on."""
+def _wait(children, options, shared: _Shared, total: int, progress, checkpoint) -> None:
+    """Until every child has ended: report progress, pass a stop on,
+    checkpoint SQLite's WAL (`Checkpointer`)."""
     running = {child.sentinel: child for child, _ in children}
     while running:
         for sentinel in wait(list(running), timeout=POLL_SECONDS):
             running.pop(sentinel).join()
+        checkpoint()
         if options.stop is not None and options.stop():
             shared.halt.set()
         if progress:

@@ -42,3 +42,37 @@ def test_the_generated_secret_key_is_made_once_and_shared(engine):
     first = ensure_secret_key(engine)
     assert len(first) >= 40
     assert ensure_secret_key(engine) == first
+
+
+def test_a_checkpointer_takes_over_the_wal_checkpoints_of_a_shared_send(engine, database_url):
+    """The processes of a shared send leave SQLite's WAL checkpoints to their
+    parent (`checkpoint_elsewhere`): their commits then no longer copy the
+    WAL into the database file, and the parent's `Checkpointer` does, without
+    a transaction of its own. On PostgreSQL both do nothing."""
+    from digest.db.engine import Checkpointer, checkpoint_elsewhere, open_engine
+
+    sending = open_engine(database_url)
+    checkpoint_elsewhere(sending)
+    checkpoint = Checkpointer(engine)
+    try:
+        with sending.begin() as conn:
+            if engine.dialect.name == "sqlite":
+                pages = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
+                assert pages > 1000
+            for n in range(50):
+                conn.execute(
+                    text("INSERT INTO meta (key, value) VALUES (:k, :v)"),
+                    {"k": f"probe-{n}", "v": "x" * 2000},
+                )
+        answer = checkpoint()
+        if engine.dialect.name == "sqlite":
+            busy, pages, copied = answer
+            # The commits left their pages in the WAL; the checkpointer copied them.
+            assert busy == 0 and pages >= 25 and copied == pages
+        else:
+            assert answer is None
+        with engine.begin() as conn:  # a writer is not held up by it
+            conn.execute(text("DELETE FROM meta WHERE key LIKE 'probe-%'"))
+    finally:
+        checkpoint.close()
+        sending.dispose()

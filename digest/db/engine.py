@@ -88,6 +88,50 @@ def _sqlite_begin(conn) -> None:
 
 _READ_ONLY = "digest_read_only"
 
+# WAL pages a connection lets pile up before it checkpoints them itself once
+# another connection checkpoints for it (`checkpoint_elsewhere`): a backstop,
+# some 64 MB. SQLite's own default is 1000 pages.
+_BACKSTOP_PAGES = 16_384
+
+
+def checkpoint_elsewhere(engine: Engine) -> None:
+    """SQLite connections `engine` opens from now on leave WAL checkpoints to
+    another connection (`Checkpointer`), up to `_BACKSTOP_PAGES`. A commit
+    that checkpoints copies the WAL's pages into the database file while it
+    holds the write lock (about half of a provider call's transaction, at
+    1000 pages); a send shared by processes leaves that to its parent, which
+    otherwise only waits. Nothing on other databases."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    def connect(dbapi_connection, _record) -> None:
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={_BACKSTOP_PAGES}").fetchall()
+
+    event.listen(engine, "connect", connect)
+
+
+class Checkpointer:
+    """A connection of its own that checkpoints a SQLite database's WAL when
+    called (PASSIVE: as far as readers allow, never waiting for a writer or
+    holding one up); does nothing on other databases."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._raw = engine.raw_connection() if engine.dialect.name == "sqlite" else None
+
+    def __call__(self) -> tuple[int, int, int] | None:
+        """SQLite's answer: (1 if it could not start, WAL pages, of them
+        now in the database file); None on other databases."""
+        if self._raw is None:
+            return None
+        # Outside any transaction: the driver connection is in autocommit
+        # mode (`_sqlite_connect`), and a checkpoint inside one is refused.
+        return self._raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+
 
 @contextlib.contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
