@@ -191,7 +191,11 @@ class HistoriesRead:
 
 
 def read_histories(
-    conn: Connection, subscriber_ids: Sequence[int], *, since: datetime | None, versions=False
+    conn: Connection,
+    subscriber_ids: Sequence[int],
+    *,
+    since: datetime | None,
+    versions: bool = False,
 ) -> HistoriesRead:
     """`histories` of a batch of subscribers given in ascending id order (a
     claim batch: `lock_active_batch`), read by their span of ids, one key
@@ -214,10 +218,10 @@ def read_histories(
 
 def changed_histories(conn: Connection, read: HistoriesRead) -> dict[int, History]:
     """The histories of those of `read`'s subscribers whose editions changed
-    since it was read (claimed, released, settled: any row or column
-    `histories` reads), as they are now; empty when nobody's did. Exact, and
-    cheap when nothing changed: the triggers of revision 0009 count every
-    change to a subscriber's editions (whoever writes them), so the span's
+    since it was read (claimed, released, failed: any change planning could
+    see in what `histories` reads), as they are now; empty when nobody's did.
+    Exact, and cheap when nothing changed: the triggers of revision 0009
+    count those changes (whoever writes them), so the span's
     counts are read again and compared with those read before, in one
     comparison, instead of the editions themselves. `read` must come from
     `read_histories(..., versions=True)`."""
