@@ -17,7 +17,13 @@ from digest.db.schema import editions
 from digest.digests import Digest, Entry, Recipient, Section
 from digest.mail.base import AuthError
 from digest.mail.retry import Backoff
-from digest.mail.sendgrid import SendGridMailer, encoded_body, pause_hint, request_body
+from digest.mail.sendgrid import (
+    SendGridMailer,
+    _filled_json,
+    encoded_body,
+    pause_hint,
+    request_body,
+)
 from digest.preferences import Preferences, TopicChoice
 from digest.render import CompileCache, compile_digest, personalize
 from digest.send import SendOptions, run_send
@@ -145,6 +151,28 @@ def test_a_digest_assembled_from_fragments_goes_out_with_its_html_escaped_once(f
     assert fake.accepted[0].body == request_body(batch, SENDER)
     for delivery, message in zip(assert_each_recipient_once_and_personal(fake), batch, strict=True):
         assert (delivery.text, delivery.html) == (message.text, message.html)
+
+
+def test_a_single_message_of_an_escaped_template_goes_out_filled_and_escaped_once(fake):
+    """A digest with one reader: the request's html is the template's escaped
+    html filled with the reader's values, each escaped on its own (quotes,
+    non-ASCII and a value that looks like JSON included): exactly the JSON of
+    `request_body`, whose html is the message's filled one."""
+    title = HOSTILE + ' naïve "quotes" \\ back/slash 𝔼[x] 🚀'
+    paper = make_paper(1, title=title, authors=[title], abstract=title, ai_summary=title)
+    digest = Digest(
+        "2026-11-22", date(2026, 11, 22), "daily", [Section("x", title, [Entry(paper)])]
+    )
+    compiled = CompileCache(SITE, json_html=True).get(digest)
+    assert compiled.template.html_json is not None
+    for name in ("", 'Zoë "Z" \\ <b>', '{"a": "\\u2028"}\u2028'):
+        [message] = messages(1, compiled=compiled, names=[name])
+        assert _filled_json(compiled.template.html_json, message.substitutions) is not None
+        assert json.loads(encoded_body([message], SENDER)) == request_body([message], SENDER)
+        assert json.loads(encoded_body([message], SENDER))["content"][1]["value"] == message.html
+    assert [o.status for o in mailer_for(fake).send([message])] == ["sent"]
+    [delivery] = assert_each_recipient_once_and_personal(fake)
+    assert (delivery.text, delivery.html) == (message.text, message.html)
 
 
 def test_it_sends_text_only_digests_without_html(fake):

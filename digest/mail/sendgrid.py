@@ -45,7 +45,7 @@ from digest.mail.base import AuthError, MailError, Outcome, Status
 from digest.mail.keepalive import Connection, KeepAliveClient
 from digest.mail.message import ascii_address
 from digest.mail.retry import Backoff
-from digest.render_view import TOKEN_PREFIX
+from digest.render_view import TOKEN_PREFIX, split_tokens
 from digest.text import one_line
 
 DEFAULT_HOST = "https://api.sendgrid.com"
@@ -243,18 +243,38 @@ def request_body(messages: Sequence[Message], sender: str) -> dict:
 
 
 def encoded_body(messages: Sequence[Message], sender: str) -> bytes:
-    """`request_body` as the JSON bytes sent. For a shared template whose html
-    came JSON-escaped from the run's fragments (`Template.html_json`), the
-    html goes in as it is instead of being escaped again (a digest's html is
-    most of a request, and its cards and frame recur across the run's
-    digests); the rest is encoded as usual."""
+    """`request_body` as the JSON bytes sent. For a template whose html came
+    JSON-escaped from the run's fragments (`Template.html_json`), the html
+    goes in without being escaped again (a digest's html is most of a
+    request, and its cards and frame recur across the run's digests): as it
+    is for a shared template, filled with the message's values for a single
+    message (`_filled_json`); the rest is encoded as usual."""
     body = request_body(messages, sender)
     template = messages[0].template
-    if len(messages) < 2 or template is None or template.html_json is None:
+    html_json = None
+    if template is not None and template.html_json is not None:
+        html_json = template.html_json
+        if len(messages) == 1:
+            html_json = _filled_json(html_json, messages[0].substitutions)
+    if html_json is None:
         return json.dumps(body).encode("utf-8")
     text, _ = body.pop("content")
-    content = f'[{json.dumps(text)},{{"type": "text/html", "value": "{template.html_json}"}}]'
+    content = f'[{json.dumps(text)},{{"type": "text/html", "value": "{html_json}"}}]'
     return f'{json.dumps(body)[:-1]}, "content": {content}}}'.encode()
+
+
+def _filled_json(html_json: str, values: Mapping[str, str]) -> str | None:
+    """The html `values` fill into a template, as `json.dumps` writes it
+    between its quotes, from the template's `html_json`: its tokens replaced
+    by the values, each escaped alone (escaping works character by
+    character, so escaping the pieces is escaping the whole, and a token is
+    plain ASCII, the same escaped or not). None when a token has no value."""
+    parts = split_tokens(html_json)
+    try:
+        parts[1::2] = [json.dumps(values[name])[1:-1] for name in parts[1::2]]
+    except KeyError:
+        return None
+    return "".join(parts)
 
 
 @functools.lru_cache(maxsize=8)
