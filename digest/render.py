@@ -35,6 +35,7 @@ from digest.excerpt import plural
 from digest.html_budget import fit_html, most_that_fit
 from digest.render_fragments import Fragments, render_card
 from digest.render_view import (
+    PERSONAL_FIELDS,
     SiteInfo,
     base_context,
     section_views,
@@ -297,9 +298,14 @@ def substitutions(recipient: Recipient) -> dict[str, str]:
         "preferences_url": _checked_url(recipient.preferences_url, "preferences"),
         "view_url": _checked_url(recipient.view_url or recipient.preferences_url, "view"),
     }
-    out = {token(k, "text"): v for k, v in values.items()}
-    out.update({token(k, "html"): html.escape(v, quote=True) for k, v in values.items()})
+    out = {_TEXT_TOKENS[k]: v for k, v in values.items()}
+    out.update({_HTML_TOKENS[k]: html.escape(v, quote=True) for k, v in values.items()})
     return out
+
+
+# Each personal field's tokens, made once (every email asks for all of them).
+_TEXT_TOKENS = {name: token(name, "text") for name in PERSONAL_FIELDS}
+_HTML_TOKENS = {name: token(name, "html") for name in PERSONAL_FIELDS}
 
 
 def _checked_url(url: str, what: str) -> str:
@@ -331,7 +337,7 @@ def personalize(compiled: CompiledDigest, recipient: Recipient) -> Message:
         html=_fill(html_parts, values) if html_parts is not None else None,
         headers={
             "List-Id": compiled.list_id,
-            "List-Unsubscribe": f"<{values[token('unsubscribe_url', 'text')]}>",
+            "List-Unsubscribe": f"<{values[_TEXT_TOKENS['unsubscribe_url']]}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
         subscriber_id=recipient.subscriber_id,

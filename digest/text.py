@@ -64,9 +64,12 @@ def safe_url(url: str | None) -> str | None:
     url = str(url).strip()
     if len(url) > MAX_URL:
         return None
-    if not re.match(r"^https?://[^\s\"'<>\x00-\x1f\x7f\ud800-\udfff]+$", url, re.IGNORECASE):
+    if not _SAFE_URL.match(url):
         return None
     return url
+
+
+_SAFE_URL = re.compile(r"^https?://[^\s\"'<>\x00-\x1f\x7f\ud800-\udfff]+$", re.IGNORECASE)
 
 
 def safe_image_url(url: str | None) -> str | None:
