@@ -46,14 +46,17 @@ class Digest:
         return [e.paper for s in self.sections for e in s.entries]
 
     def rendering_key(self) -> tuple:
-        """Equal keys render identically (DESIGN.md "Grouping")."""
-        return (
-            self.period,
-            self.format,
-            tuple(
+        """Equal keys render identically (DESIGN.md "Grouping"). Made on
+        first use and kept with the digest (a run's delivery and caches ask
+        for it many times, and the planner shares one digest among many
+        readers): a digest must not change once it has been used."""
+        key = self.__dict__.get("_rendering_key")
+        if key is None:
+            sections = tuple(
                 (s.title, tuple((e.paper.key, e.reason) for e in s.entries)) for s in self.sections
-            ),
-        )
+            )
+            key = self.__dict__["_rendering_key"] = (self.period, self.format, sections)
+        return key
 
 
 @dataclass

@@ -374,6 +374,9 @@ class CompileCache:
         self.hits = self.misses = 0
         self._items: OrderedDict[tuple, CompiledDigest] = OrderedDict()
         self._shown: OrderedDict[int, list] = OrderedDict()
+        # Shown keys by rendering key: a replan makes a new digest object
+        # that often renders like one already measured (a fifth of them).
+        self._shown_keys: OrderedDict[tuple, tuple[str, ...]] = OrderedDict()
         self._last: tuple[Digest | None, tuple] = (None, ())
         self.fragments = Fragments(site, _render)
 
@@ -396,13 +399,19 @@ class CompileCache:
         answers so that its id is not reused."""
         found = self._shown.pop(id(digest), None)
         if found is None:
-            compiled = self._items.get(digest.rendering_key())
+            rendering = digest.rendering_key()
+            compiled = self._items.get(rendering)
             if compiled is not None:
                 keys = compiled.paper_keys
             elif digest.paper_count == 0:
                 keys = ()
             else:
-                keys = shown_papers(digest, self.site, self.fragments)
+                keys = self._shown_keys.pop(rendering, None)
+                if keys is None:
+                    keys = shown_papers(digest, self.site, self.fragments)
+                    if len(self._shown_keys) >= SHOWN_KEPT:
+                        self._shown_keys.popitem(last=False)
+                self._shown_keys[rendering] = keys
             found = [digest, keys, None]
             if len(self._shown) >= SHOWN_KEPT:
                 self._shown.popitem(last=False)
