@@ -36,10 +36,10 @@ from digest.html_budget import fit_html, most_that_fit
 from digest.render_fragments import Fragments, render_card
 from digest.render_view import (
     PERSONAL_FIELDS,
+    TOKEN_PATTERN,
     SiteInfo,
     base_context,
     section_views,
-    split_tokens,
     take,
     token,
     wrap,
@@ -132,11 +132,11 @@ class CompiledDigest:
     # Split once at the tokens so personalizing is a join, not a search.
     @functools.cached_property
     def _text_parts(self) -> list[str]:
-        return split_tokens(self.text)
+        return TOKEN_PATTERN.split(self.text)
 
     @functools.cached_property
     def _html_parts(self) -> list[str] | None:
-        return split_tokens(self.html) if self.html is not None else None
+        return TOKEN_PATTERN.split(self.html) if self.html is not None else None
 
     @functools.cached_property
     def _tokens(self) -> tuple[str, ...]:
@@ -358,7 +358,7 @@ def mjml_source(digest: Digest, site: SiteInfo, recipient: Recipient | None = No
     assert compiled.mjml is not None
     if recipient is None:
         return compiled.mjml
-    return _fill(split_tokens(compiled.mjml), substitutions(recipient))
+    return _fill(TOKEN_PATTERN.split(compiled.mjml), substitutions(recipient))
 
 
 class CompileCache:

@@ -11,7 +11,7 @@ from email import policy
 
 import pytest
 
-from digest import render, render_view
+from digest import render
 from digest.digests import Digest, Entry, Message, Recipient, Section
 from digest.excerpt import excerpt, short_authors
 from digest.html_budget import budget_size
@@ -220,7 +220,7 @@ def test_it_cannot_turn_a_title_into_a_token_even_across_values():
     digest = Digest("p", date(2026, 11, 22), "daily", [Section("x", "X", [Entry(paper, "%%")])])
     compiled = compile_digest(digest, SITE)
     assert compiled.text.count("%%DIGEST_") == 5  # greeting, three links, email
-    assert len(render_view.TOKEN_PATTERN.findall(compiled.html)) == 5
+    assert len(render.TOKEN_PATTERN.findall(compiled.html)) == 5
 
 
 def test_it_does_not_render_templates_when_personalizing(monkeypatch):
@@ -401,18 +401,3 @@ def test_it_refuses_a_list_unsubscribe_too_long_for_one_line():
     message.headers["List-Unsubscribe"] = "<https://example.org/u/" + "a" * 1200 + ">"
     with pytest.raises(ValueError, match="one header line"):
         email_bytes(build_email(message, SITE.sender))
-
-
-def test_splitting_at_tokens_cuts_exactly_where_the_token_pattern_does():
-    """`split_tokens` (a plain split at "%%", checked) gives what
-    `TOKEN_PATTERN.split` gives, stray percent signs and broken tokens included."""
-    import random
-
-    from digest.render_view import TOKEN_PATTERN, split_tokens, token
-
-    real = [token(name, part) for name in ("email", "view_url") for part in ("text", "html")]
-    pieces = [*real, "%", "%%", "%%DIGEST_", "DIGEST_X", "%%digest_x%%", "a", "100%", " é "]
-    rng = random.Random(5)
-    for _ in range(3000):
-        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
-        assert split_tokens(text) == TOKEN_PATTERN.split(text), text

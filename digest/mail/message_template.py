@@ -45,7 +45,7 @@ from digest.mail.message import (
     email_bytes,
     multipart_boundary,
 )
-from digest.render_view import split_tokens
+from digest.render_view import TOKEN_PATTERN
 
 _CRLF = b"\r\n"
 _SOFT = b"=\r\n"
@@ -189,7 +189,7 @@ def _encoded(body: str) -> list[bytes | str]:
     """The body, CRLF-canonical, quoted-printable, split at its tokens, each
     token between soft line breaks."""
     out: list[bytes | str] = []
-    for index, piece in enumerate(split_tokens(_canonical(body))):
+    for index, piece in enumerate(TOKEN_PATTERN.split(_canonical(body))):
         if index % 2:
             out += [_SOFT, piece, _SOFT]
         elif piece:

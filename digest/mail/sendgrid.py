@@ -45,7 +45,7 @@ from digest.mail.base import AuthError, MailError, Outcome, Status
 from digest.mail.keepalive import Connection, KeepAliveClient
 from digest.mail.message import ascii_address
 from digest.mail.retry import Backoff
-from digest.render_view import TOKEN_PREFIX, split_tokens
+from digest.render_view import TOKEN_PATTERN, TOKEN_PREFIX
 from digest.text import one_line
 
 DEFAULT_HOST = "https://api.sendgrid.com"
@@ -269,7 +269,7 @@ def _filled_json(html_json: str, values: Mapping[str, str]) -> str | None:
     by the values, each escaped alone (escaping works character by
     character, so escaping the pieces is escaping the whole, and a token is
     plain ASCII, the same escaped or not). None when a token has no value."""
-    parts = split_tokens(html_json)
+    parts = TOKEN_PATTERN.split(html_json)
     try:
         parts[1::2] = [json.dumps(values[name])[1:-1] for name in parts[1::2]]
     except KeyError:
