@@ -8,7 +8,7 @@ one request per distinct digest plus one per further `group_size`, however
 the subscribers are ordered. `hold_limit` caps how many claimed editions may
 wait (memory, and time spent claimed): past it everything waiting goes out.
 Other mailers get plain batches of `size` in claim order. A held edition's
-digest must not change (its key is remembered by the digest object).
+digest must not change (the digest keeps its rendering key once made).
 """
 
 from __future__ import annotations
@@ -32,13 +32,10 @@ class Batches:
         self.hold_limit = max(hold_limit, group_size)
         self._waiting: dict[object, list[Planned]] = {}
         self._count = 0
-        # Rendering keys by digest object (a run's planner shares one object
-        # among the readers of a plan), with the object, so its id stays its.
-        self._keys: dict[int, tuple[object, tuple]] = {}
 
     def add(self, planned: Planned) -> list[list[Planned]]:
         """Take a claimed edition; return the batches now ready to deliver."""
-        key = self._key(planned.digest) if self.group_size else None
+        key = planned.digest.rendering_key() if self.group_size else None
         bucket = self._waiting.setdefault(key, [])
         bucket.append(planned)
         self._count += 1
@@ -67,15 +64,8 @@ class Batches:
         if current:
             out.append(current)
         self._waiting.clear()
-        self._keys.clear()
         self._count = 0
         return out
-
-    def _key(self, digest) -> tuple:
-        found = self._keys.get(id(digest))
-        if found is None:
-            found = self._keys[id(digest)] = (digest, digest.rendering_key())
-        return found[1]
 
     def _chunks(self, bucket: list[Planned]) -> Iterator[list[Planned]]:
         step = self.group_size or self.size

@@ -377,7 +377,6 @@ class CompileCache:
         # Shown keys by rendering key: a replan makes a new digest object
         # that often renders like one already measured (a fifth of them).
         self._shown_keys: OrderedDict[tuple, tuple[str, ...]] = OrderedDict()
-        self._last: tuple[Digest | None, tuple] = (None, ())
         self.fragments = Fragments(site, _render)
 
     def shown(self, digest: Digest) -> tuple[str, ...]:
@@ -419,10 +418,7 @@ class CompileCache:
         return found
 
     def get(self, digest: Digest) -> CompiledDigest:
-        # A delivery asks for one digest object many times in a row.
-        if self._last[0] is not digest:
-            self._last = (digest, digest.rendering_key())
-        key = self._last[1]
+        key = digest.rendering_key()  # kept by the digest once made
         if key in self._items:
             self.hits += 1
             self._items.move_to_end(key)
