@@ -39,6 +39,7 @@ from digest.render_view import (
     TOKEN_PATTERN,
     SiteInfo,
     base_context,
+    fill_tokens,
     section_views,
     take,
     token,
@@ -315,14 +316,6 @@ def _checked_url(url: str, what: str) -> str:
     return checked
 
 
-def _fill(parts: list[str], values: dict[str, str]) -> str:
-    # Odd items are tokens (re.split with one group); one pass, so a value that
-    # happens to look like a token is never substituted again.
-    out = parts.copy()
-    out[1::2] = [values[t] for t in parts[1::2]]
-    return "".join(out)
-
-
 def personalize(compiled: CompiledDigest, recipient: Recipient) -> Message:
     """The email for one recipient: tokens filled, list headers set (RFC 2369,
     RFC 2919, RFC 8058 one-click), and the shared template with this
@@ -333,8 +326,8 @@ def personalize(compiled: CompiledDigest, recipient: Recipient) -> Message:
     return Message(
         to=recipient.email,
         subject=compiled.subject,
-        text=_fill(compiled._text_parts, values),
-        html=_fill(html_parts, values) if html_parts is not None else None,
+        text=fill_tokens(compiled._text_parts, values),
+        html=fill_tokens(html_parts, values) if html_parts is not None else None,
         headers={
             "List-Id": compiled.list_id,
             "List-Unsubscribe": f"<{values[_TEXT_TOKENS['unsubscribe_url']]}>",
@@ -358,7 +351,7 @@ def mjml_source(digest: Digest, site: SiteInfo, recipient: Recipient | None = No
     assert compiled.mjml is not None
     if recipient is None:
         return compiled.mjml
-    return _fill(TOKEN_PATTERN.split(compiled.mjml), substitutions(recipient))
+    return fill_tokens(TOKEN_PATTERN.split(compiled.mjml), substitutions(recipient))
 
 
 class CompileCache:

@@ -36,7 +36,6 @@ every "%%" in it.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -47,7 +46,15 @@ from mjml import mjml2html
 
 from digest.digests import Section
 from digest.html_budget import budget_size
-from digest.render_view import PALETTE, PaperView, SiteInfo, paper_view, section_view, wrap
+from digest.render_view import (
+    PALETTE,
+    PaperView,
+    SiteInfo,
+    json_escaped,
+    paper_view,
+    section_view,
+    wrap,
+)
 
 Render = Callable[[str, str, dict], str]
 
@@ -187,7 +194,9 @@ class Fragments:
         so the escaped parts joined are the escaped whole."""
         shape, (mjml_parts, html_parts), fill, sections = self._prepare(context)
         mjml_fill, html_fill = dict(fill), fill
-        json_fill = {marker: _json(value) for marker, value in fill.items()} if json_html else {}
+        json_fill = (
+            {marker: json_escaped(value) for marker, value in fill.items()} if json_html else {}
+        )
         for index, section in enumerate(sections):
             keys = [_view_key(p) for p in section["papers"]]
             cards = [self._cards[key] for key in keys]
@@ -200,14 +209,14 @@ class Fragments:
 
     def _json_card(self, key: tuple) -> str:
         if key not in self._json_cards:
-            self._json_cards[key] = _json(self._cards[key][1])
+            self._json_cards[key] = json_escaped(self._cards[key][1])
         return self._json_cards[key]
 
     def _json_frame(self, shape: tuple) -> list[str]:
         """The shape's HTML frame parts JSON-escaped (its markers as they are)."""
         if shape not in self._json_frames:
             parts = self._frames[shape][1].copy()
-            parts[0::2] = [_json(part) for part in parts[0::2]]
+            parts[0::2] = [json_escaped(part) for part in parts[0::2]]
             self._json_frames[shape] = parts
         return self._json_frames[shape]
 
@@ -311,12 +320,6 @@ def _view_key(view: PaperView) -> tuple:
     card shows)."""
     v = view
     return (v.title, v.url, v.authors, v.reason, v.stats, v.summary, tuple(v.links))
-
-
-def _json(text: str) -> str:
-    """`text` as a JSON string holds it between its quotes (ASCII, as
-    `json.dumps` writes it by default)."""
-    return json.dumps(text)[1:-1]
 
 
 def _join(parts: list[str], values: dict[str, str]) -> str:

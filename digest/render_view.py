@@ -11,8 +11,10 @@ as template source.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from urllib.parse import urlsplit
@@ -76,6 +78,23 @@ def token(name: str, part: str) -> str:
     """The token for personal field `name` in `part` ("text" or "html")."""
     suffix = "_HTML" if part == "html" else ""
     return f"{TOKEN_PREFIX}{name.upper()}{suffix}%%"
+
+
+def fill_tokens(parts: list[str], values: Mapping[str, str]) -> str:
+    """`parts` (text cut at its tokens by `TOKEN_PATTERN.split`: tokens at
+    the odd indexes) joined with each token replaced by its value; KeyError
+    for a token without one. One pass, so a value that happens to look like
+    a token is never substituted again."""
+    out = list(parts)
+    out[1::2] = [values[t] for t in parts[1::2]]
+    return "".join(out)
+
+
+def json_escaped(text: str) -> str:
+    """`text` as a JSON string holds it between its quotes (ASCII, as
+    `json.dumps` writes it by default). JSON escapes each character on its
+    own: the escaped pieces of a text, joined, are the escaped text."""
+    return json.dumps(text)[1:-1]
 
 
 def tokens(part: str) -> dict[str, str]:

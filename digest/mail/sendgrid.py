@@ -45,7 +45,7 @@ from digest.mail.base import AuthError, MailError, Outcome, Status
 from digest.mail.keepalive import Connection, KeepAliveClient
 from digest.mail.message import ascii_address
 from digest.mail.retry import Backoff
-from digest.render_view import TOKEN_PATTERN, TOKEN_PREFIX
+from digest.render_view import TOKEN_PATTERN, TOKEN_PREFIX, fill_tokens, json_escaped
 from digest.text import one_line
 
 DEFAULT_HOST = "https://api.sendgrid.com"
@@ -271,10 +271,9 @@ def _filled_json(html_json: str, values: Mapping[str, str]) -> str | None:
     plain ASCII, the same escaped or not). None when a token has no value."""
     parts = TOKEN_PATTERN.split(html_json)
     try:
-        parts[1::2] = [json.dumps(values[name])[1:-1] for name in parts[1::2]]
+        return fill_tokens(parts, {t: json_escaped(values[t]) for t in parts[1::2]})
     except KeyError:
         return None
-    return "".join(parts)
 
 
 @functools.lru_cache(maxsize=8)
