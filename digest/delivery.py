@@ -14,7 +14,8 @@ still be mailed) and sends exactly the editions that statement moved. The
 previous call's outcomes are recorded in that same transaction (one
 transaction per provider call; the first call's hand-over goes alone, the
 last call's outcomes too), so only the call about to go out is ever
-`sending`: a run that dies leaves at most one call to the unknown.
+`sending`: a run that dies leaves at most one call to the unknown. On
+PostgreSQL that transaction is one statement (`digest.store.call_fence`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from digest.mail.base import AuthError, Mailer, MailError, Outcome
 from digest.render import CompileCache, SiteInfo, personalize
 from digest.send_rate import SendCeiling
 from digest.store import editions as edition_store
+from digest.store.call_fence import CallFence
+from digest.store.editions import FAILED_ERROR_CHARS
 from digest.tokens import link_urls
 from digest.web_links import view_url
 
@@ -85,13 +88,14 @@ def deliver_batch(
     by_edition = {p.edition_id: p for p in batch}
     counts: Counter = Counter()
     done: _Done | None = None  # the call sent last, recorded with the next hand-over
+    fence = CallFence(engine) if engine.dialect.name == "postgresql" else None
     try:
         for call in mailer.calls(messages):
             if ceiling is not None:
                 ceiling.acquire(len(call))
             ids = [m.edition_id for m in call]
             moved, gone = _record_and_hand_over(
-                engine, done, ids, now=now, run_id=run_id, mailer=mailer.name
+                engine, fence, done, ids, now=now, run_id=run_id, mailer=mailer.name
             )
             done = None
             counts.update({"skipped": len(gone), "lost": len(call) - len(moved) - len(gone)})
@@ -111,9 +115,15 @@ def deliver_batch(
                 raise
             done = _Done(planned, outcomes)
             counts.update(o.status for o in outcomes)
+        if done is not None and fence is not None:  # the last call, in one round trip
+            _record_and_hand_over(engine, fence, done, [], now=now, run_id=run_id, mailer="")
+            done = None
     finally:
+        if fence is not None:
+            fence.close()
         # The last call's outcomes, or those of a call sent before a failure
-        # (the ceiling, the next hand-over's transaction) stopped the loop.
+        # (the ceiling, the next hand-over's statement) stopped the loop: on a
+        # connection of its own, the fence's may be what failed.
         if done is not None:
             record_outcomes(engine, done.planned, done.outcomes, now=now, run_id=run_id)
     if counts["lost"]:
@@ -132,6 +142,7 @@ class _Done(NamedTuple):
 
 def _record_and_hand_over(
     engine: Engine,
+    fence: CallFence | None,
     done: _Done | None,
     ids: list[int],
     *,
@@ -141,11 +152,23 @@ def _record_and_hand_over(
 ) -> tuple[list[int], list[int]]:
     """In one transaction: record the outcomes of the call sent before (if
     any), then hand over `ids` (`edition_store.hand_over`: returns (moved,
-    released))."""
-    with engine.begin() as conn:
-        if done is not None:
-            _record(conn, done.planned, done.outcomes, now=now, run_id=run_id)
-        moved, gone = edition_store.hand_over(conn, ids, run_id=run_id, mailer=mailer)
+    released)). With a fence (PostgreSQL) that transaction is one statement;
+    the few editions it leaves to `hand_over` get a transaction of their own."""
+    if fence is not None:
+        rows = [] if done is None else outcome_rows(done.planned, done.outcomes)
+        handed = fence.record_and_hand_over(rows, ids, run_id=run_id, mailer=mailer, sent_at=now)
+        moved, gone = handed.moved, handed.dropped
+        if handed.rest:
+            with engine.begin() as conn:
+                more, left = edition_store.hand_over(
+                    conn, handed.rest, run_id=run_id, mailer=mailer
+                )
+            moved, gone = sorted(moved + more), sorted(gone + left)
+    else:
+        with engine.begin() as conn:
+            if done is not None:
+                _record(conn, done.planned, done.outcomes, now=now, run_id=run_id)
+            moved, gone = edition_store.hand_over(conn, ids, run_id=run_id, mailer=mailer)
     if done is not None:
         _log_outcomes(done.planned, done.outcomes)
     return moved, gone
@@ -200,19 +223,33 @@ def _record(
 ) -> None:
     """`record_outcomes`' statements, in the caller's transaction."""
     own: dict[str, dict[int, str | None]] = {}
-    for planned, outcome in zip(batch, outcomes, strict=True):
-        state = outcome.status if outcome.status in ("sent", "failed", "released") else "unknown"
-        value = outcome.message_id if state == "sent" else outcome.error
-        own.setdefault(state, {})[planned.edition_id] = value
+    for edition_id, state, value in outcome_rows(batch, outcomes):
+        own.setdefault(state, {})[edition_id] = value
     if "sent" in own:
         edition_store.set_each(conn, "sent", own["sent"], "message_id", run_id=run_id, sent_at=now)
     if "failed" in own:
-        errors = {i: error or "rejected" for i, error in own["failed"].items()}
-        edition_store.mark_failed_each(conn, errors, run_id=run_id)
+        edition_store.mark_failed_each(conn, own["failed"], run_id=run_id)
     if "released" in own:
         edition_store.release(conn, list(own["released"]), run_id=run_id)
     if "unknown" in own:
         edition_store.set_each(conn, "unknown", own["unknown"], "error", run_id=run_id)
+
+
+def outcome_rows(
+    batch: Sequence[Planned], outcomes: Sequence[Outcome]
+) -> list[tuple[int, str, str | None]]:
+    """(edition id, state, value) for each outcome: the state one of sent,
+    failed, released and unknown (any other status is recorded as unknown),
+    the value a sent edition's message id or another's error (a failed
+    edition always has one)."""
+    rows = []
+    for planned, outcome in zip(batch, outcomes, strict=True):
+        state = outcome.status if outcome.status in ("sent", "failed", "released") else "unknown"
+        value = outcome.message_id if state == "sent" else outcome.error
+        if state == "failed":
+            value = (value or "rejected")[:FAILED_ERROR_CHARS]
+        rows.append((planned.edition_id, state, value))
+    return rows
 
 
 def _log_outcomes(batch: Sequence[Planned], outcomes: Sequence[Outcome]) -> None:

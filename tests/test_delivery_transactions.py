@@ -1,6 +1,7 @@
 """A send commits once per provider call: each call's hand-over records the
-previous call's outcomes in the same transaction, so while a request is out
-its editions are the only ones `sending` and every earlier one is recorded."""
+previous call's outcomes in the same transaction (on PostgreSQL, the same
+statement), so while a request is out its editions are the only ones
+`sending` and every earlier one is recorded."""
 
 from __future__ import annotations
 
@@ -44,5 +45,7 @@ def test_one_commit_per_call_and_only_the_call_out_is_sending(engine, fake):  # 
     # Between two requests: one transaction (record the last, hand over the next).
     assert [b[0] - a[0] for a, b in pairwise(seen)] == [1, 1]
     # ... of three statements when everyone is sent and nobody left: the
-    # record, the hand-over's move and its suppression lookup.
-    assert [b[1] - a[1] for a, b in pairwise(seen)] == [3, 3]
+    # record, the hand-over's move and its suppression lookup; on PostgreSQL
+    # one that does all three (digest.store.call_fence).
+    per_call = 1 if engine.dialect.name == "postgresql" else 3
+    assert [b[1] - a[1] for a, b in pairwise(seen)] == [per_call, per_call]

@@ -36,6 +36,9 @@ from digest.store.subscribers import email_hash
 # change here comes with a revision that changes them.
 COUNTED_STATES = ("pending", "queued", "sending", "sent", "unknown", "empty")
 
+# A failed edition keeps this much of its error.
+FAILED_ERROR_CHARS = 2000
+
 
 def claimed_periods(conn: Connection, subscriber_id: int) -> list[str]:
     """Every period claimed for the subscriber, in any state."""
@@ -107,7 +110,7 @@ def mark_failed(
 ) -> None:
     """Rejected on its merits: keep the edition (not retried); a failed edition's
     papers do not count as received."""
-    set_status(conn, [edition_id], "failed", run_id=run_id, error=error[:2000])
+    set_status(conn, [edition_id], "failed", run_id=run_id, error=error[:FAILED_ERROR_CHARS])
 
 
 def set_each(
@@ -166,7 +169,7 @@ def mark_failed_each(
     """`mark_failed` for many editions in one statement: each keeps its own
     error (a failed edition's papers do not count as received). Returns the ids
     changed."""
-    own = {edition_id: error[:2000] for edition_id, error in errors.items()}
+    own = {edition_id: error[:FAILED_ERROR_CHARS] for edition_id, error in errors.items()}
     return set_each(conn, "failed", own, "error", run_id=run_id)
 
 
