@@ -107,7 +107,10 @@ def _sentences() -> list[str]:
     return found or [s + "." for s in GENERIC.split(". ")]
 
 
-def make_paper(rng: random.Random, key: str, slug: str, day: int, sentences: list[str]) -> Paper:
+def make_paper(
+    rng: random.Random, key: str, slug: str, day: int, sentences: list[str], today: datetime = NOW
+) -> Paper:
+    """A paper of topic `slug` announced `day` days before `today`."""
     topic = load_catalog()[slug]
     words = list(topic.keywords) + list(topic.related)
     k1, k2 = rng.choice(topic.keywords), rng.choice(words)
@@ -117,7 +120,7 @@ def make_paper(rng: random.Random, key: str, slug: str, day: int, sentences: lis
     )
     body = rng.sample(sentences, rng.randint(4, 8))
     body.insert(1, f"We study {k1} and {k2}, with a focus on {rng.choice(words)}.")
-    announced = NOW.replace(hour=1, minute=0) - timedelta(days=day)
+    announced = today.replace(hour=1, minute=0) - timedelta(days=day)
     home = list(topic.categories) or ["cs.LG"]
     cats = [rng.choice(home)] + rng.sample(
         ["cs.LG", "cs.AI", "stat.ML", "cs.CL"], rng.randint(0, 2)
@@ -146,7 +149,7 @@ def make_paper(rng: random.Random, key: str, slug: str, day: int, sentences: lis
         announce_type="cross" if cross else "new",
     )
     if rng.random() < 0.125:
-        trending = min(announced + timedelta(days=rng.choice((0, 0, 1, 2))), NOW)
+        trending = min(announced + timedelta(days=rng.choice((0, 0, 1, 2))), today)
         paper.upvotes = int(rng.paretovariate(1.3)) + rng.randint(0, 5)
         paper.comments = rng.randint(0, 6)
         paper.trending_at = paper.trending_seen_at = trending
@@ -172,6 +175,21 @@ def insert_papers(engine: Engine, rng: random.Random, world: World, per_day: int
             world.keys_by_day_topic.setdefault((day, slug), []).append(key)
         _insert(engine, papers, rows)
         world.papers += len(rows)
+
+
+def add_day(engine: Engine, day: int, per_day: int, seed: int = 10) -> datetime:
+    """The papers of `day` days after NOW (`per_day` of them, topics drawn by
+    the popularity `generate(seed=seed)` used); returns that day's NOW."""
+    today = NOW + timedelta(days=day)
+    weights = popularity(random.Random(seed))  # what insert_papers drew first
+    slugs, w = list(weights), list(weights.values())
+    rng, sentences = random.Random(seed * 1000 + day), _sentences()
+    rows = []
+    for serial in range(per_day):
+        key = f"2612.{day:02d}{serial:04d}"
+        rows.append(to_row(make_paper(rng, key, rng.choices(slugs, w)[0], 0, sentences, today)))
+    _insert(engine, papers, rows)
+    return today
 
 
 def make_prefs(rng: random.Random, weights: dict[str, float]) -> Preferences:

@@ -38,7 +38,7 @@ from sqlalchemy import Engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.daily_data import NOW, generate  # noqa: E402
+from benchmarks.daily_data import NOW, add_day, generate  # noqa: E402
 from benchmarks.daily_mail import fake_sendgrid, naive_seconds_per_email, server_counts  # noqa: E402
 from benchmarks.daily_send import SITE, send_in_processes, send_once  # noqa: E402
 from benchmarks.stages import STAGES  # noqa: E402
@@ -64,33 +64,72 @@ def storage(engine: Engine) -> tuple[int, int]:
 
 
 def run(args) -> dict:
-    engine = open_engine(args.database_url)
-    before = storage(engine)
-    engine.dispose()
+    before = _storage(args)
     with fake_sendgrid(args.mailer) as url:
-        if args.processes > 1:
-            result = send_in_processes(args, url)
-        else:
-            result = send_once(args, url, profile=args.profile)
+        result = _send(args, url)
         result["api"] = server_counts(url)
         if url is not None:
             result["requests"] = result["api"]["received"]
         result["naive_per_email"] = naive_seconds_per_email(
             result["sample"], args.mailer, SITE, url, NOW
         )
-    engine = open_engine(args.database_url)
-    after = storage(engine)
-    engine.dispose()
-    grown, digests_grown = after[0] - before[0], after[1] - before[1]
-    editions = sum(result["counts"][k] for k in ("sent", "empty", "failed", "unknown"))
+        after = _storage(args)
+        result["days"] = [_growth(result, before, after)]
+        for day in range(1, args.days):
+            result["days"].append(_next_day(args, url, day))
+    grown = result["days"][0]
     result.update(
-        editions=editions,
+        editions=grown["editions"],
         distinct=len(result["keys"]),
-        bytes_per_edition=grown / max(editions, 1),
-        digest_bytes=digests_grown,
+        bytes_per_edition=grown["bytes_per_edition"],
+        digest_bytes=grown["digest_bytes"],
         naive_sample=len(result["sample"]),
     )
     return result
+
+
+def _send(args, url: str | None) -> dict:
+    if args.processes > 1:
+        return send_in_processes(args, url)
+    return send_once(args, url, profile=args.profile)
+
+
+def _storage(args) -> tuple[int, int]:
+    engine = open_engine(args.database_url)
+    try:
+        return storage(engine)
+    finally:
+        engine.dispose()
+
+
+def _growth(result: dict, before: tuple[int, int], after: tuple[int, int]) -> dict:
+    editions = sum(result["counts"][k] for k in ("sent", "empty", "failed", "unknown"))
+    return {
+        "total": result["total"],
+        "editions": editions,
+        "bytes_per_edition": (after[0] - before[0]) / max(editions, 1),
+        "digest_bytes": after[1] - before[1],
+    }
+
+
+def _next_day(args, url: str | None, day: int) -> dict:
+    """The send of `day` days later on the same database: that day's papers
+    added, then (PostgreSQL) VACUUM and ANALYZE as autovacuum would run them
+    on a live database between two daily sends, so that the growth measured
+    is a day's in steady state (dead row versions' room reused)."""
+    engine = open_engine(args.database_url)
+    try:
+        args.now = add_day(engine, day, args.papers)
+        if engine.dialect.name == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM (ANALYZE)"))
+        before = storage(engine)
+    finally:
+        engine.dispose()
+    result = _send(args, url)
+    grown = _growth(result, before, _storage(args))
+    args.now = NOW
+    return {"day": day, **grown}
 
 
 def naive_total(result: dict) -> tuple[float, float]:
@@ -177,6 +216,12 @@ def report(args, generated: float, world_line: str, result: dict) -> str:
             f"- process {i}: {each['total']:.1f} s wall, {each['cpu']:.1f} s CPU, peak RSS "
             f"{each['peak'] / 2**20:.0f} MiB, {dict(each['counts'])}"
         )
+    for each in result["days"][1:]:
+        lines.append(
+            f"- day {each['day'] + 1} (after VACUUM on PostgreSQL): {each['total']:.1f} s wall, "
+            f"{each['editions']:,} editions, editions growth {each['bytes_per_edition']:,.0f} "
+            f"bytes per subscriber-edition, shared digests {each['digest_bytes'] / 2**20:,.1f} MiB"
+        )
     if result["missing"]:
         lines.append(f"- not instrumented (counted in other): {', '.join(result['missing'])}")
     return "\n".join(lines)
@@ -209,6 +254,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--history-days", type=int, default=30)
     parser.add_argument("--database-url", help="SQLAlchemy URL of an empty, throw-away database")
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=1,
+        help="send this many days in a row on the same database (each later day adds its "
+        "papers; on PostgreSQL VACUUM runs between days, as autovacuum would) and report "
+        "each day's storage growth",
+    )
     parser.add_argument("--baseline-sample", type=int, default=200)
     parser.add_argument("--profile", action="store_true", help="print cProfile's top entries")
     parser.add_argument(
@@ -247,7 +300,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="send on --database-url as it is (a copy of a --generate-only database)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.now = NOW  # the day sent (later days of --days move it)
+    return args
 
 
 def generate_world(args: argparse.Namespace) -> str:

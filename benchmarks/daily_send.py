@@ -18,7 +18,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from benchmarks.daily_data import NOW
 from benchmarks.daily_mail import make_mailer
 from benchmarks.stages import StageTimer
 from digest import render
@@ -72,7 +71,7 @@ def send_once(args, url: str | None, profile: bool = False) -> dict:
     processes (`digest send --processes N`), whose stage times, samples, CPU
     and peak RSS are gathered in."""
     engine = open_engine(args.database_url)
-    mailer = make_mailer(args.mailer, args.mime, SITE, url, NOW)
+    mailer = make_mailer(args.mailer, args.mime, SITE, url, args.now)
     sampler = Sampler(max(args.subscribers * 2 // args.baseline_sample, 1))
     timer = StageTimer().install()
     sampler.install()  # outside the timer: its bookkeeping is not the send path's
@@ -83,7 +82,7 @@ def send_once(args, url: str | None, profile: bool = False) -> dict:
     children_before = _children_cpu()
     started, cpu_started = time.perf_counter(), time.process_time()
     options = SendOptions(
-        now=NOW, force_hour=True, batch_size=args.batch_size, processes=args.send_processes
+        now=args.now, force_hour=True, batch_size=args.batch_size, processes=args.send_processes
     )
     try:
         if profiler:

@@ -52,3 +52,18 @@ def test_it_runs_one_send_shared_by_forked_processes(database_url):
     # The children's stage times and distinct digests are gathered in.
     assert result["stage_cpu"]["claim"] > 0 and result["distinct"] >= 1
     assert "forked processes" in daily_run.report(args, 0.0, "", result)
+
+
+@pytest.mark.slow
+def test_later_days_send_the_new_papers_and_report_their_growth(database_url):
+    args = daily_run.parse_args([*SMALL, "--database-url", database_url, "--days", "3"])
+    daily_run.generate_world(args)
+    result = daily_run.run(args)
+    first, *later = result["days"]
+    assert first["editions"] == result["editions"] and len(later) == 2
+    # Each later day is a new period: every daily reader gets an edition again.
+    assert [each["day"] for each in later] == [1, 2]
+    assert all(0 < each["editions"] <= 40 for each in later)
+    assert args.now == daily_run.NOW
+    report = daily_run.report(args, 0.0, "", result)
+    assert "- day 3 (after VACUUM on PostgreSQL)" in report
