@@ -63,6 +63,26 @@ def storage(engine: Engine) -> tuple[int, int]:
     return table_bytes(engine, "editions"), table_bytes(engine, "digests")
 
 
+def relation_bytes(engine: Engine, table: str) -> dict[str, int]:
+    """Bytes of a table's rows ("heap") and of each of its indexes, by name
+    (main fork only on PostgreSQL: `table_bytes` also counts the free-space
+    and visibility maps)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            query = (
+                "SELECT CASE WHEN c.oid = t.oid THEN 'heap' ELSE c.relname END, "
+                "pg_relation_size(c.oid) FROM pg_class AS c, "
+                "(SELECT CAST(CAST(:t AS text) AS regclass) AS oid) AS t WHERE c.oid = t.oid "
+                "OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = t.oid)"
+            )
+        else:
+            query = (
+                "SELECT CASE WHEN name = :t THEN 'heap' ELSE name END, sum(pgsize) FROM dbstat "
+                "WHERE name IN (SELECT name FROM sqlite_master WHERE tbl_name = :t) GROUP BY name"
+            )
+        return {name: int(size) for name, size in conn.execute(text(query), {"t": table})}
+
+
 def run(args) -> dict:
     before = _storage(args)
     with fake_sendgrid(args.mailer) as url:
@@ -94,21 +114,28 @@ def _send(args, url: str | None) -> dict:
     return send_once(args, url, profile=args.profile)
 
 
-def _storage(args) -> tuple[int, int]:
+def _storage(args) -> tuple[int, int, dict[str, int]]:
     engine = open_engine(args.database_url)
     try:
-        return storage(engine)
+        return _measured(engine)
     finally:
         engine.dispose()
 
 
-def _growth(result: dict, before: tuple[int, int], after: tuple[int, int]) -> dict:
+def _measured(engine: Engine) -> tuple[int, int, dict[str, int]]:
+    """`storage`, and the editions table's parts (`relation_bytes`)."""
+    return (*storage(engine), relation_bytes(engine, "editions"))
+
+
+def _growth(result: dict, before: tuple, after: tuple) -> dict:
     editions = sum(result["counts"][k] for k in ("sent", "empty", "failed", "unknown"))
+    per = max(editions, 1)
     return {
         "total": result["total"],
         "editions": editions,
-        "bytes_per_edition": (after[0] - before[0]) / max(editions, 1),
+        "bytes_per_edition": (after[0] - before[0]) / per,
         "digest_bytes": after[1] - before[1],
+        "parts": {name: (size - before[2].get(name, 0)) / per for name, size in after[2].items()},
     }
 
 
@@ -123,7 +150,7 @@ def _next_day(args, url: str | None, day: int) -> dict:
         if engine.dialect.name == "postgresql":
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("VACUUM (ANALYZE)"))
-        before = storage(engine)
+        before = _measured(engine)
     finally:
         engine.dispose()
     result = _send(args, url)
@@ -216,11 +243,13 @@ def report(args, generated: float, world_line: str, result: dict) -> str:
             f"- process {i}: {each['total']:.1f} s wall, {each['cpu']:.1f} s CPU, peak RSS "
             f"{each['peak'] / 2**20:.0f} MiB, {dict(each['counts'])}"
         )
-    for each in result["days"][1:]:
+    for i, each in enumerate(result["days"]):
+        parts = ", ".join(f"{name} {size:,.0f}" for name, size in sorted(each["parts"].items()))
+        day = "the day above" if i == 0 else f"day {i + 1} (after VACUUM on PostgreSQL)"
         lines.append(
-            f"- day {each['day'] + 1} (after VACUUM on PostgreSQL): {each['total']:.1f} s wall, "
-            f"{each['editions']:,} editions, editions growth {each['bytes_per_edition']:,.0f} "
-            f"bytes per subscriber-edition, shared digests {each['digest_bytes'] / 2**20:,.1f} MiB"
+            f"- {day}: {each['total']:.1f} s wall, {each['editions']:,} editions, editions "
+            f"growth {each['bytes_per_edition']:,.0f} bytes per subscriber-edition ({parts}), "
+            f"shared digests {each['digest_bytes'] / 2**20:,.1f} MiB"
         )
     if result["missing"]:
         lines.append(f"- not instrumented (counted in other): {', '.join(result['missing'])}")

@@ -66,4 +66,4 @@ def test_later_days_send_the_new_papers_and_report_their_growth(database_url):
     assert all(0 < each["editions"] <= 40 for each in later)
     assert args.now == daily_run.NOW
     report = daily_run.report(args, 0.0, "", result)
-    assert "- day 3 (after VACUUM on PostgreSQL)" in report
+    assert "- day 3 (after VACUUM on PostgreSQL)" in report and "heap" in report
