@@ -34,7 +34,7 @@ from digest.render import CompileCache
 from digest.store import edition_claims
 from digest.store.digests import record_key
 from digest.store.edition_claims import Claim, HistoriesRead, History
-from digest.store.subscribers import Subscriber, lock_active_batch
+from digest.store.subscribers import Subscriber, active_among, lock_active_batch
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +160,14 @@ def claim_planned(
     plans = batch.plans
     if recheck and batch.seen:
         now = edition_claims.changed_histories(conn, batch.read)
-        changed = [s for s in batch.subscribers[: batch.seen] if s.id in now]
-        if changed:
+        seen = batch.subscribers[: batch.seen]
+        # Erased or unsubscribed meanwhile: a claim now would not have read
+        # them (and an erased one's edition would fail the foreign key).
+        active = active_among(conn, [s.id for s in seen])
+        changed = [s for s in seen if s.id in now and s.id in active]
+        if changed or len(active) < len(seen):
             ids = {s.id for s in changed}
-            plans = [p for p in plans if p.subscriber.id not in ids]
+            plans = [p for p in plans if p.subscriber.id in active and p.subscriber.id not in ids]
             plans += _plans(conn, planner, options, changed, now)
     if options.run_id is None:
         for planned in plans:

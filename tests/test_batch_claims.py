@@ -208,3 +208,46 @@ def test_a_batch_planned_apart_is_planned_again_where_another_run_claimed_meanwh
     shown = {p.subscriber.id: {x.key for x in p.digest.papers} for p in claimed.planned}
     assert "2611.14000" in shown[bob]
     assert ("2611.14000" in shown[ada]) is not recheck
+
+
+@pytest.mark.parametrize("with_history", [True, False])
+def test_a_subscriber_erased_or_gone_between_plan_and_claim_is_not_claimed(engine, with_history):
+    """SQLite plans a batch in a read-only transaction and claims it in the
+    next. A subscriber erased in between (their editions, if any, go with
+    them) or who unsubscribed is left out of the claim, which claims the
+    others (an edition of a deleted subscriber would fail the batch's foreign
+    key)."""
+    from sqlalchemy import delete, update
+
+    from digest.claims import claim_planned, plan_next
+    from digest.db.engine import reading
+    from digest.db.schema import subscribers
+    from tests.pipeline_helpers import claim_edition
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL locks a batch's rows for its claim: the recheck is SQLite's")
+    now = DAY1 + timedelta(hours=8)
+    ada, bob, cy = (
+        subscribe(engine, f"{name}@example.org", now=DAY1 - timedelta(days=2))
+        for name in ("ada", "bob", "cy")
+    )
+    store(engine, [vision_paper(n, DAY1 - timedelta(hours=2)) for n in range(3)], DAY1)
+    if with_history:
+        with engine.begin() as conn:
+            claim_edition(conn, ada, "2026-11-17", ["2611.14000"], now=now, status="sent")
+    with engine.begin() as conn:
+        planner = Planner.load(conn, now=now, retention_days=365)
+    options = ClaimOptions(now=now, run_id=1, force_hour=True)
+    with reading(engine) as conn:
+        planned = plan_next(conn, planner, options, after=0, recheck=True)
+    assert {p.subscriber.id for p in planned.plans} == {ada, bob, cy}
+    with engine.begin() as conn:
+        conn.execute(delete(subscribers).where(subscribers.c.id == ada))
+        conn.execute(
+            update(subscribers).where(subscribers.c.id == cy).values(status="unsubscribed")
+        )
+    with engine.begin() as conn:
+        claimed = claim_planned(conn, planner, CompileCache(SITE), options, planned, recheck=True)
+    assert [p.subscriber.id for p in claimed.claimed] == [bob]
+    with engine.begin() as conn:
+        assert conn.execute(select(editions.c.subscriber_id)).scalars().all() == [bob]

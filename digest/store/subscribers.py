@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -222,6 +223,16 @@ def lock_active_batch(
 def subscribers_by_id(conn: Connection, ids) -> dict[int, Subscriber]:
     query = select(*_SUBSCRIBER_COLUMNS).where(subscribers.c.id.in_(list(ids)))
     return {row.id: from_row(row) for row in conn.execute(query)}
+
+
+def active_among(conn: Connection, ids: Sequence[int]) -> set[int]:
+    """Those of `ids` whose subscriber still exists and is active."""
+    if not ids:
+        return set()
+    query = select(subscribers.c.id).where(
+        subscribers.c.id.in_(list(ids)), subscribers.c.status == "active"
+    )
+    return set(conn.execute(query).scalars())
 
 
 def count_active(conn: Connection) -> int:
