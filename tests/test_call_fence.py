@@ -160,3 +160,14 @@ def test_a_call_is_one_statement_without_begin_or_commit(pg):
     assert len(statements) == 1 and statements[0].lstrip().startswith("WITH")
     assert status == ["IDLE"]  # autocommit: nothing left open
     assert set(states(pg, [p.edition_id for p in sent]).values()) == {"sent"}
+
+
+def test_the_fence_plans_generically_and_gives_its_connection_back_as_it_was(pg):
+    fence = CallFence(pg)
+    with fence.conn.begin():
+        assert fence.conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_generic_plan"
+    raw = fence.conn.connection.dbapi_connection
+    fence.close()
+    with pg.connect() as conn:
+        assert conn.connection.dbapi_connection is raw  # the pool's one connection, again
+        assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"

@@ -40,39 +40,31 @@ from digest.store.prepared import Prepared
 
 # `e.status || ''`: see `editions.state_among_ids` (stale statistics must not
 # send a statement that names its editions by id to the open-states index).
+# Every step reaches editions by primary key, once per edition: the lists
+# as unnests joined on the key, the verdicts through arrays made once
+# (`ANY(ARRAY(...))`). A join against a CTE is a nested loop that scans the
+# CTE again for each edition (planned with the statistics' guess of one
+# row): 67 ms for a call of 500 recipients, against 9 ms. (`id = ANY(list)`
+# with an empty list is a contradiction the planner may answer with any
+# partial index, read whole.)
 _STATEMENT = Prepared(
     text(
         """
-WITH outcome AS (
-    SELECT * FROM unnest(
-        CAST(:done_ids AS integer[]), CAST(:done_states AS text[]),
-        CAST(:done_values AS text[])
-    ) AS o(id, state, value)
-),
-recorded AS (
+WITH recorded AS (
     UPDATE editions AS e SET
         status = o.state,
         message_id = CASE WHEN o.state = 'sent' THEN o.value ELSE e.message_id END,
         error = CASE WHEN o.state = 'sent' THEN e.error ELSE o.value END,
         sent_at = CASE WHEN o.state = 'sent' THEN :sent_at ELSE e.sent_at END
-    FROM outcome AS o
-    WHERE e.id = ANY(CAST(:done_ids AS integer[])) AND e.id = o.id
-        AND o.state <> 'released' AND e.run_id = :run AND e.status || '' = 'sending'
+    FROM unnest(
+        CAST(:done_ids AS integer[]), CAST(:done_states AS text[]),
+        CAST(:done_values AS text[])
+    ) AS o(id, state, value)
+    WHERE e.id = o.id AND e.run_id = :run AND e.status || '' = 'sending'
 ),
 released AS (
-    DELETE FROM editions AS e USING outcome AS o
-    WHERE e.id = ANY(CAST(:done_ids AS integer[])) AND e.id = o.id
-        AND o.state = 'released' AND e.run_id = :run AND e.status || '' = 'sending'
-),
-mine AS (
-    SELECT e.id, s.email,
-        CASE WHEN s.email ~ '^[!-~]+$'
-            THEN encode(sha256(convert_to(lower(s.email COLLATE "C"), 'UTF8')), 'hex')
-        END AS hash
-    FROM editions AS e
-    LEFT JOIN subscribers AS s ON s.id = e.subscriber_id AND s.status = 'active'
-    WHERE e.id = ANY(CAST(:ids AS integer[])) AND e.status || '' = 'pending'
-        AND e.run_id = :run
+    DELETE FROM editions AS e USING unnest(CAST(:released AS integer[])) AS r(id)
+    WHERE e.id = r.id AND e.run_id = :run AND e.status || '' = 'sending'
 ),
 verdict AS (
     SELECT id, CASE
@@ -81,18 +73,26 @@ verdict AS (
         WHEN EXISTS (SELECT 1 FROM suppressions AS x WHERE x.email_hash = hash) THEN 'drop'
         ELSE 'move'
     END AS verdict
-    FROM mine
+    FROM (
+        SELECT e.id, s.email,
+            CASE WHEN s.email ~ '^[!-~]+$'
+                THEN encode(sha256(convert_to(lower(s.email COLLATE "C"), 'UTF8')), 'hex')
+            END AS hash
+        FROM unnest(CAST(:ids AS integer[])) AS c(id)
+        JOIN editions AS e ON e.id = c.id
+        LEFT JOIN subscribers AS s ON s.id = e.subscriber_id AND s.status = 'active'
+        WHERE e.status || '' = 'pending' AND e.run_id = :run
+    ) AS mine
 ),
 moved AS (
     UPDATE editions AS e SET status = 'sending', mailer = :mailer
-    FROM verdict AS v
-    WHERE e.id = ANY(CAST(:ids AS integer[])) AND e.id = v.id AND v.verdict = 'move'
+    WHERE e.id = ANY(ARRAY(SELECT id FROM verdict WHERE verdict = 'move'))
         AND e.status || '' = 'pending' AND e.run_id = :run
     RETURNING e.id
 ),
 dropped AS (
-    DELETE FROM editions AS e USING verdict AS v
-    WHERE e.id = ANY(CAST(:ids AS integer[])) AND e.id = v.id AND v.verdict = 'drop'
+    DELETE FROM editions AS e
+    WHERE e.id = ANY(ARRAY(SELECT id FROM verdict WHERE verdict = 'drop'))
         AND e.status || '' = 'pending' AND e.run_id = :run
     RETURNING e.id
 )
@@ -114,13 +114,30 @@ class Handed(NamedTuple):
 
 class CallFence:
     """One autocommit connection for a batch's provider calls (PostgreSQL
-    only); close it when the batch is done."""
+    only); close it when the batch is done.
+
+    The statement is planned once, generically, on this connection: with
+    PostgreSQL's default plan cache mode each execution was planned again for
+    its values (the generic plan's estimate loses to the custom plans'), and
+    planning cost as much as running it (about 1 ms of the server's CPU a
+    call against 0.35 with the generic plan, measured on the 1,000,000 day's
+    database). The generic plan reaches every row by primary key whatever
+    the list sizes. The setting is reset before the connection goes back to
+    the pool."""
 
     def __init__(self, engine: Engine) -> None:
         self.conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self._set("SET plan_cache_mode = force_generic_plan")
 
     def close(self) -> None:
-        self.conn.close()
+        try:
+            self._set("RESET plan_cache_mode")
+        finally:
+            self.conn.close()
+
+    def _set(self, statement: str) -> None:
+        with self.conn.begin():
+            self.conn.exec_driver_sql(statement)
 
     def record_and_hand_over(
         self,
@@ -134,10 +151,12 @@ class CallFence:
         """Record `done` ((edition id, state, value) for states sent, failed,
         unknown and released; the value is the message id of a sent edition,
         the error of the others) and hand over `ids`, in one statement."""
+        kept = [row for row in done if row[1] != "released"]
         params = {
-            "done_ids": [row[0] for row in done],
-            "done_states": [row[1] for row in done],
-            "done_values": [row[2] for row in done],
+            "done_ids": [row[0] for row in kept],
+            "done_states": [row[1] for row in kept],
+            "done_values": [row[2] for row in kept],
+            "released": [row[0] for row in done if row[1] == "released"],
             "ids": list(ids),
             "run": run_id,
             "mailer": mailer,
