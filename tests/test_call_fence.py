@@ -19,7 +19,7 @@ from digest.store.call_fence import CallFence, Handed
 from digest.store.subscribers import add_subscriber, suppress
 from tests.pipeline_helpers import DAY1
 from tests.test_mail_sendgrid import vision
-from tests.test_record_outcomes import NOW, claimed, rows
+from tests.test_record_outcomes import MIXED, NOW, claimed, rows
 
 RUN, OTHER_RUN = 7, 8
 
@@ -102,17 +102,7 @@ def test_the_statements_hash_is_email_hash(pg, address):
 
 
 def test_outcomes_are_recorded_as_record_outcomes_records_them(pg):
-    outcomes = [
-        Outcome("sent", message_id="m-1"),
-        Outcome("sent", message_id="m-2"),
-        Outcome("sent", message_id=None),
-        Outcome("failed", error="550 no such user"),
-        Outcome("failed", error="x" * 3000),
-        Outcome("failed"),
-        Outcome("released", error="503"),
-        Outcome("unknown", error="no answer"),
-        Outcome("unknown"),
-    ]
+    outcomes = MIXED
     by_record, by_fence = claimed(pg, 9), claimed(pg, 9)
     recovered = claimed(pg, 4, run_id=OTHER_RUN)  # not this run's: left alone
     before = rows(pg)

@@ -24,6 +24,20 @@ PERIOD = "2026-11-22"
 NUMBERS = itertools.count()
 
 
+# One of each outcome a call can bring back, some with their own values.
+MIXED = [
+    Outcome("sent", message_id="m-1"),
+    Outcome("sent", message_id="m-2"),
+    Outcome("sent", message_id=None),
+    Outcome("failed", error="550 no such user"),
+    Outcome("failed", error="x" * 3000),
+    Outcome("failed"),
+    Outcome("released", error="503"),
+    Outcome("unknown", error="no answer"),
+    Outcome("unknown"),
+]
+
+
 def claimed(engine, count: int, *, status="sending", run_id=RUN) -> list[Planned]:
     """`count` editions of new subscribers, each showing two papers."""
     out = []
@@ -67,17 +81,7 @@ def updates_and_deletes(engine, run) -> list[str]:
 
 def test_one_statement_per_state_each_edition_with_its_own_values(engine):
     planned = claimed(engine, 9)
-    outcomes = [
-        Outcome("sent", message_id="m-1"),
-        Outcome("sent", message_id="m-2"),
-        Outcome("sent", message_id=None),
-        Outcome("failed", error="550 no such user"),
-        Outcome("failed", error="x" * 3000),
-        Outcome("failed"),
-        Outcome("released", error="503"),
-        Outcome("unknown", error="no answer"),
-        Outcome("unknown"),
-    ]
+    outcomes = MIXED
     statements = updates_and_deletes(
         engine, lambda: record_outcomes(engine, planned, outcomes, now=NOW, run_id=RUN)
     )
