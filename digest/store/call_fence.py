@@ -10,7 +10,9 @@ about 1 ms a call for them, with the server on the same two cores
 (benchmarks/RESULTS.md, phase 7). `CallFence` does the same work in one
 statement of data-modifying CTEs, run in autocommit on a connection it holds:
 PostgreSQL runs a statement atomically, so it is still one transaction, and
-it is one round trip.
+it is one round trip (plus two a batch, to set the connection's plan mode
+and to reset it). It needs PostgreSQL 12 or newer (`sha256()`,
+`plan_cache_mode`).
 
 It keeps `hand_over`'s contract: only editions this run still holds
 `pending` move to `sending`, and only while the subscriber is active and the
@@ -119,9 +121,9 @@ class CallFence:
     The statement is planned once, generically, on this connection: with
     PostgreSQL's default plan cache mode each execution was planned again for
     its values (the generic plan's estimate loses to the custom plans'), and
-    planning cost as much as running it (about 1 ms of the server's CPU a
-    call against 0.35 with the generic plan, measured on the 1,000,000 day's
-    database). The generic plan reaches every row by primary key whatever
+    planning cost as much as running it (0.7-0.8 ms of the server's CPU a
+    call against 0.3-0.4 with the generic plan, measured on the 1,000,000
+    day's database). The generic plan reaches every row by primary key whatever
     the list sizes. The setting is reset before the connection goes back to
     the pool."""
 
