@@ -93,7 +93,7 @@ def test_a_batch_read_by_its_span_of_ids_tells_exactly_whose_editions_changed(en
     span but not in the batch are left out) and gives what `histories` gives;
     `changed_histories` later names exactly those whose editions changed
     (a claim, a status, a release), with their histories as they are now,
-    from the change counts revision 0009's triggers keep (SQLite). Columns
+    from the change counts revisions 0009 and 0010's triggers keep (SQLite). Columns
     planning does not read leave the counts alone."""
     if engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL locks a batch's rows for its claim: the recheck is SQLite's")
@@ -156,7 +156,7 @@ def test_a_subscriber_erased_counts_as_a_change_and_a_recheck_needs_the_counts(e
 
 def test_a_status_change_counts_exactly_when_planning_could_see_it(engine):
     """Planning reads a status only as counted or not (`COUNTED_STATES`):
-    revision 0009's update trigger counts a change from any state to any
+    revision 0010's update trigger counts a change from any state to any
     other exactly when it crosses that line, so a send's own steps (pending,
     sending, sent) cost no count and a failure or an `unknown` resent does."""
     if engine.dialect.name != "sqlite":

@@ -307,3 +307,40 @@ def test_a_second_init_on_postgresql_waits_for_the_first_and_does_nothing(tmp_pa
 WAITING_FOR_ADVISORY_LOCK = text(
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
 )
+
+
+def test_0010_narrows_the_update_trigger_and_keeps_the_counts(tmp_path):
+    """Revision 0009's trigger counted every status update; 0010's counts one
+    only when it crosses the counted states (and still counts the other
+    columns planning reads). The counts made before stay; down again, the
+    wide trigger is back."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'versions.db'}")
+    config = alembic_config(engine)
+    command.upgrade(config, "0001")
+    insert_rows(engine)  # subscriber 3, edition 5 (sent)
+
+    def count() -> int:
+        with engine.connect() as conn:
+            query = text("SELECT version FROM edition_versions WHERE subscriber_id = 3")
+            return conn.execute(query).scalar() or 0
+
+    def set_edition(**values) -> None:
+        assignments = ", ".join(f"{column} = :{column}" for column in values)
+        with engine.begin() as conn:
+            conn.execute(text(f"UPDATE editions SET {assignments} WHERE id = 5"), values)
+
+    command.upgrade(config, "0009")
+    set_edition(status="unknown")  # counted -> counted: 0009 counts it
+    assert count() == 1
+    command.upgrade(config, "0010")
+    assert count() == 1
+    set_edition(status="sent")  # counted -> counted: no longer
+    set_edition(message_id="<2@digest.example.org>")  # not read by planning
+    assert count() == 1
+    set_edition(status="failed")  # leaves the counted states
+    set_edition(period="2026-11-20")
+    assert count() == 3
+    command.downgrade(config, "0009")
+    set_edition(status="released")  # failed -> released: the wide trigger counts it
+    assert count() == 4
+    engine.dispose()

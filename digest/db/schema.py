@@ -299,7 +299,7 @@ apscheduler_jobs = Table(
 # procrastinate's to read and write. `ours` tells Alembic's comparison to
 # leave them out (include_name hook).
 QUEUE_PREFIX = "procrastinate_"
-# SQLite only, kept by triggers on `editions` (revision 0009): how many times
+# SQLite only, kept by triggers on `editions` (revisions 0009, 0010): how many times
 # each subscriber's editions changed, read by a claim's recheck
 # (digest.store.edition_claims). Not mirrored here either.
 EDITION_VERSIONS = "edition_versions"

@@ -220,8 +220,8 @@ def changed_histories(conn: Connection, read: HistoriesRead) -> dict[int, Histor
     """The histories of those of `read`'s subscribers whose editions changed
     since it was read (claimed, released, failed: any change planning could
     see in what `histories` reads), as they are now; empty when nobody's did.
-    Exact, and cheap when nothing changed: the triggers of revision 0009
-    count those changes (whoever writes them), so the span's
+    Exact, and cheap when nothing changed: the triggers of revisions 0009
+    and 0010 count those changes (whoever writes them), so the span's
     counts are read again and compared with those read before, in one
     comparison, instead of the editions themselves. `read` must come from
     `read_histories(..., versions=True)`."""

@@ -32,7 +32,7 @@ from digest.store.subscribers import email_hash
 # Editions whose papers count as received (their claim moves the cutoff).
 # "queued": claimed and waiting in the send queue (digest.store.queued).
 # Planning reads a status only as in or out of this list, and on SQLite the
-# triggers of revision 0009 count a status change only when it crosses it: a
+# triggers of revision 0010 count a status change only when it crosses it: a
 # change here comes with a revision that changes them.
 COUNTED_STATES = ("pending", "queued", "sending", "sent", "unknown", "empty")
 

@@ -6,9 +6,8 @@ claim must then know whose editions another run changed in between (planning
 reads the subscribers' editions). Reading those editions again under the lock
 was half of each claim's hold. Triggers now count every change to a
 subscriber's editions (insert, delete, or an update of a column planning
-reads, a status only when it enters or leaves the counted states) in
-`edition_versions`, one small row per subscriber: the claim reads a batch's
-counts instead of its editions (`digest.store.edition_claims`).
+reads) in `edition_versions`, one small row per subscriber: the claim reads a
+batch's counts instead of its editions (`digest.store.edition_claims`).
 
 Every writer keeps the counts, whatever code it runs, because the database
 does. A future revision that rebuilds `editions` the SQLite way (batch mode:
@@ -40,30 +39,13 @@ _NEW = _BUMP.format(source="VALUES (NEW.subscriber_id, 1)")
 _MOVED = _BUMP.format(
     source="SELECT NEW.subscriber_id, 1 WHERE NEW.subscriber_id IS NOT OLD.subscriber_id"
 )
-# What planning reads of an edition (digest.store.edition_claims._COLUMNS):
-# its columns, except that of the status only whether it is one of the
-# states whose papers count as received (COUNTED_STATES, frozen here: a
-# change to that list comes with a revision that changes this trigger;
-# tests/test_edition_histories.py checks every pair of states). So a send's
-# own steps (pending -> sending -> sent), and updates of the other columns
-# (sent_at, message_id, delivery, ...), leave the count alone: they are most
-# of the updates, and each count costs a write under SQLite's lock.
-_COUNTED = "('pending', 'queued', 'sending', 'sent', 'unknown', 'empty')"
-_CHANGED = " OR ".join(
-    [
-        *(
-            f"NEW.{column} IS NOT OLD.{column}"
-            for column in ("subscriber_id", "period", "claimed_at", "reached_after", "digest_id")
-        ),
-        f"(NEW.status IN {_COUNTED}) IS NOT (OLD.status IN {_COUNTED})",
-    ]
-)
+# The columns planning reads (digest.store.edition_claims._COLUMNS): updates of
+# the others (sent_at, message_id, delivery, ...) leave the count alone.
+_READ = "subscriber_id, period, status, claimed_at, reached_after, digest_id"
 
 TRIGGERS = {
     "editions_version_insert": f"AFTER INSERT ON editions BEGIN {_NEW} END",
-    "editions_version_update": (
-        f"AFTER UPDATE ON editions WHEN {_CHANGED} BEGIN {_OLD} {_MOVED} END"
-    ),
+    "editions_version_update": f"AFTER UPDATE OF {_READ} ON editions BEGIN {_OLD} {_MOVED} END",
     "editions_version_delete": f"AFTER DELETE ON editions BEGIN {_OLD} END",
 }
 
