@@ -35,14 +35,13 @@ from digest.excerpt import plural
 from digest.html_budget import fit_html, most_that_fit
 from digest.render_fragments import Fragments, render_card
 from digest.render_view import (
-    PERSONAL_FIELDS,
     TOKEN_PATTERN,
     SiteInfo,
     base_context,
     fill_tokens,
     section_views,
     take,
-    token,
+    tokens,
     wrap,
 )
 from digest.text import one_line, safe_url
@@ -305,8 +304,8 @@ def substitutions(recipient: Recipient) -> dict[str, str]:
 
 
 # Each personal field's tokens, made once (every email asks for all of them).
-_TEXT_TOKENS = {name: token(name, "text") for name in PERSONAL_FIELDS}
-_HTML_TOKENS = {name: token(name, "html") for name in PERSONAL_FIELDS}
+_TEXT_TOKENS = tokens("text")
+_HTML_TOKENS = tokens("html")
 
 
 def _checked_url(url: str, what: str) -> str:
