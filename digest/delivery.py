@@ -241,13 +241,15 @@ def outcome_rows(
     """(edition id, state, value) for each outcome: the state one of sent,
     failed, released and unknown (any other status is recorded as unknown),
     the value a sent edition's message id or another's error (a failed
-    edition always has one)."""
+    edition always has one, and so does an unknown one)."""
     rows = []
     for planned, outcome in zip(batch, outcomes, strict=True):
         state = outcome.status if outcome.status in ("sent", "failed", "released") else "unknown"
         value = outcome.message_id if state == "sent" else outcome.error
         if state == "failed":
             value = (value or "rejected")[:FAILED_ERROR_CHARS]
+        elif state == "unknown":
+            value = value or "no reason given"
         rows.append((planned.edition_id, state, value))
     return rows
 

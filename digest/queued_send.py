@@ -35,7 +35,7 @@ from digest.runs import finish_run, recover_dead_runs, start_run
 from digest.send import BATCH_SIZE, SendOptions, SendReport, claim_options_for
 from digest.send_rate import SendCeiling
 from digest.store.queue_jobs import live_job_editions
-from digest.store.queued import mark_queued, queued_ids, take_queued
+from digest.store.queued import ENQUEUE, mark_queued, queued_ids, take_queued
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def enqueue_due(
     `options.claim_size` subscribers. Counts: "queued" (editions), "jobs",
     "empty", "requeued" (editions of jobs that ended without them)."""
     report = SendReport()
-    run = start_run(engine, now=options.clock(), kind="enqueue")
+    run = start_run(engine, now=options.clock(), kind=ENQUEUE)
     try:
         report.recovered = recover_dead_runs(engine, mailer, now=options.clock(), me=run.id)
         report.counts["requeued"] += requeue_orphans(engine, app, size=options.claim_size)

@@ -21,7 +21,8 @@ def test_the_daily_benchmark_sends_every_generated_subscriber_once(database_url)
     # One SendGrid request per distinct digest, over one connection.
     assert api["recipients"] == counts["sent"] and api["accepted"] == result["requests"]
     assert result["requests"] <= result["distinct"] and api["connections"] == 1
-    assert result["distinct"] >= 1 and result["bytes_per_edition"] > 0
+    # (A day this small may fit in room the table's pages keep free: 0 bytes.)
+    assert result["distinct"] >= 1 and result["bytes_per_edition"] >= 0
     assert "| **total** |" in daily_run.report(args, 0.0, line, result)
     again = daily_run.run(args)  # a rerun the same day sends nothing
     assert again["editions"] == 0

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,7 @@ from digest.db.engine import MIGRATIONS, alembic_config, current_revision, open_
 from digest.db.schema import metadata, ours
 from digest.locks import lock_key
 from digest.preferences import Preferences
+from digest.store.delivery_status import delivery_status
 from digest.store.subscribers import add_subscriber
 from tests.fresh_db import fresh_database
 
@@ -344,3 +345,34 @@ def test_0010_narrows_the_update_trigger_and_keeps_the_counts(tmp_path):
     set_edition(status="released")  # failed -> released: the wide trigger counts it
     assert count() == 4
     engine.dispose()
+
+
+def test_0011_finds_problems_by_their_error_and_claims_by_their_run(engine):
+    """0011 drops the open-states index for one on the run and one over
+    editions with an error; an unknown edition that had none gets one, so
+    `digest status` and resending still find it. Down again, the open-states
+    index is back (and PostgreSQL's fillfactor reset)."""
+    config = alembic_config(engine)
+    command.upgrade(config, "0001")
+    insert_rows(engine)  # edition 5, sent
+    command.upgrade(config, "0010")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE editions SET status = 'unknown', error = NULL WHERE id = 5"))
+    command.upgrade(config, "0011")
+    postgres = engine.dialect.name == "postgresql"
+    with engine.connect() as conn:
+        names = {index["name"] for index in inspect(conn).get_indexes("editions")}
+        assert {"ix_editions_run", "ix_editions_problems"} <= names
+        assert "ix_editions_open" not in names
+        found = delivery_status(conn, now=datetime.now(UTC), problems=5)
+        assert found["problem_counts"] == {"unknown": 1}
+        assert [p["id"] for p in found["problems"]] == [5]
+        if postgres:
+            options = text("SELECT reloptions FROM pg_class WHERE relname = 'editions'")
+            assert conn.execute(options).scalar() == ["fillfactor=90"]
+    command.downgrade(config, "0010")
+    with engine.connect() as conn:
+        names = {index["name"] for index in inspect(conn).get_indexes("editions")}
+        assert "ix_editions_open" in names and "ix_editions_run" not in names
+        if postgres:
+            assert conn.execute(options).scalar() is None

@@ -97,7 +97,7 @@ def test_one_statement_per_state_each_edition_with_its_own_values(engine):
     assert ids[6] not in found
     assert [(found[i]["status"], found[i]["error"]) for i in ids[7:]] == [
         ("unknown", "no answer"),
-        ("unknown", None),
+        ("unknown", "no reason given"),
     ]
 
 

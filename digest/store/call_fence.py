@@ -40,8 +40,8 @@ from sqlalchemy import Engine, bindparam, text
 from digest.db.schema import UTCDateTime
 from digest.store.prepared import Prepared
 
-# `e.status || ''`: see `editions.state_among_ids` (stale statistics must not
-# send a statement that names its editions by id to the open-states index).
+# `e.run_id + 0`: see `editions.run_among_ids` (stale statistics must not
+# send a statement that names its editions by id to the run index).
 # Every step reaches editions by primary key, once per edition: the lists
 # as unnests joined on the key, the verdicts through arrays made once
 # (`ANY(ARRAY(...))`). A join against a CTE is a nested loop that scans the
@@ -62,11 +62,11 @@ WITH recorded AS (
         CAST(:done_ids AS integer[]), CAST(:done_states AS text[]),
         CAST(:done_values AS text[])
     ) AS o(id, state, value)
-    WHERE e.id = o.id AND e.run_id = :run AND e.status || '' = 'sending'
+    WHERE e.id = o.id AND e.run_id + 0 = :run AND e.status = 'sending'
 ),
 released AS (
     DELETE FROM editions AS e USING unnest(CAST(:released AS integer[])) AS r(id)
-    WHERE e.id = r.id AND e.run_id = :run AND e.status || '' = 'sending'
+    WHERE e.id = r.id AND e.run_id + 0 = :run AND e.status = 'sending'
 ),
 verdict AS (
     SELECT id, CASE
@@ -83,19 +83,19 @@ verdict AS (
         FROM unnest(CAST(:ids AS integer[])) AS c(id)
         JOIN editions AS e ON e.id = c.id
         LEFT JOIN subscribers AS s ON s.id = e.subscriber_id AND s.status = 'active'
-        WHERE e.status || '' = 'pending' AND e.run_id = :run
+        WHERE e.status = 'pending' AND e.run_id + 0 = :run
     ) AS mine
 ),
 moved AS (
     UPDATE editions AS e SET status = 'sending', mailer = :mailer
     WHERE e.id = ANY(ARRAY(SELECT id FROM verdict WHERE verdict = 'move'))
-        AND e.status || '' = 'pending' AND e.run_id = :run
+        AND e.status = 'pending' AND e.run_id + 0 = :run
     RETURNING e.id
 ),
 dropped AS (
     DELETE FROM editions AS e
     WHERE e.id = ANY(ARRAY(SELECT id FROM verdict WHERE verdict = 'drop'))
-        AND e.status || '' = 'pending' AND e.run_id = :run
+        AND e.status = 'pending' AND e.run_id + 0 = :run
     RETURNING e.id
 )
 SELECT id, 'move' FROM moved

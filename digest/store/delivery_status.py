@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, func, select
 
 from digest.db.schema import editions, runs
+from digest.store.editions import HAS_ERROR
 
 PROBLEM_STATES = ("failed", "unknown")
 ACTIONS = {
@@ -49,7 +50,7 @@ def _by_period(conn: Connection, since: datetime) -> dict[str, dict[str, int]]:
 def _problem_counts(conn: Connection) -> dict[str, int]:
     query = (
         select(editions.c.status, func.count())
-        .where(editions.c.status.in_(PROBLEM_STATES))
+        .where(editions.c.status.in_(PROBLEM_STATES), HAS_ERROR)
         .group_by(editions.c.status)
     )
     return dict(conn.execute(query).all())
@@ -69,8 +70,9 @@ def _problems(conn: Connection, limit: int) -> list[dict]:
         editions.c.claimed_at,
     )
     latest = (editions.c.claimed_at.desc(), editions.c.id.desc())
-    unknown = select(*columns).where(editions.c.status == "unknown").order_by(*latest)
-    failed = select(*columns).where(editions.c.status == "failed").order_by(*latest).limit(limit)
+    unknown = select(*columns).where(editions.c.status == "unknown", HAS_ERROR).order_by(*latest)
+    failed = select(*columns).where(editions.c.status == "failed", HAS_ERROR)
+    failed = failed.order_by(*latest).limit(limit)
     rows = [*conn.execute(unknown), *conn.execute(failed)]
     rows.sort(key=lambda row: (row.claimed_at, row.id), reverse=True)
     return [

@@ -22,7 +22,17 @@ import functools
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, case, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal_column,
+    select,
+    update,
+)
 
 from digest.db.schema import digests, editions, subscribers, suppressions
 from digest.store.digests import paper_keys, sections_of
@@ -38,6 +48,11 @@ COUNTED_STATES = ("pending", "queued", "sending", "sent", "unknown", "empty")
 
 # A failed edition keeps this much of its error.
 FAILED_ERROR_CHARS = 2000
+
+# True of every failed or unknown edition (each carries its error, revision
+# 0011) and of no other: the condition the problems index covers, added to a
+# search for those states so that the index finds them.
+HAS_ERROR = editions.c.error.isnot(None)
 
 
 def claimed_periods(conn: Connection, subscriber_id: int) -> list[str]:
@@ -84,7 +99,7 @@ def set_status(
 def _held(run_id: int | None) -> list:
     if run_id is None:
         return []
-    return [editions.c.run_id == run_id, editions.c.status == "sending"]
+    return [run_among_ids(run_id), editions.c.status == "sending"]
 
 
 def settle_in_flight(
@@ -154,7 +169,7 @@ def _set_one_value(status: str, column: str, held: bool, names: tuple[str, ...],
     for `names`."""
     where = [_in_list(editions.c.id, "ids", size)]
     if held:
-        where += [editions.c.run_id == bindparam("run"), editions.c.status == "sending"]
+        where += [run_among_ids(bindparam("run")), editions.c.status == "sending"]
     values = {
         column: bindparam("new_value", type_=editions.c[column].type),
         **{name: bindparam(f"new_{name}", type_=editions.c[name].type) for name in names},
@@ -197,8 +212,8 @@ def release_pending_ids(conn: Connection, edition_ids: Iterable[int], *, run_id:
     """Release those of `edition_ids` the run still holds as `pending`."""
     query = select(editions.c.id).where(
         editions.c.id.in_(list(edition_ids)),
-        state_among_ids("pending"),
-        editions.c.run_id == run_id,
+        editions.c.status == "pending",
+        run_among_ids(run_id),
     )
     return _delete_editions(conn, list(conn.execute(query).scalars()))
 
@@ -217,16 +232,16 @@ def in_flight(conn: Connection, run_id: int | None) -> list[dict]:
     return [dict(row._mapping) for row in conn.execute(query.order_by(editions.c.id))]
 
 
-def state_among_ids(state: str):
-    """`status = state` for a statement that also names its editions by id,
-    written so that the database checks it on the rows the ids find. During a
-    large send the table's statistics still say no edition is pending or
-    queued (they date from before the send), so PostgreSQL takes the partial
-    index over unsettled states for a cheap way to those rows and reads every
-    pending (or queued) edition of the send (100,000 when a run holds that
-    many) at every provider call or job; an expression over the column is no
-    use to that index, so the primary key is the only way in."""
-    return editions.c.status.concat("") == state
+def run_among_ids(run):
+    """`run_id = run` (a value or a bound parameter) for a statement that also
+    names its editions by id, written (`run_id + 0`) so that the database
+    checks it on the rows the ids find. While a send runs, the table's
+    statistics (taken before it) know nothing of its claims, and a plain
+    comparison may send the planner down the run index, to read every claim
+    of the run (hundreds of thousands) at each provider call; an expression
+    over the column is no use to that index, so the primary key is the only
+    way in."""
+    return (editions.c.run_id + literal_column("0", Integer)) == run
 
 
 def _run_is(run_id: int | None):
@@ -284,8 +299,8 @@ def _hand_over_statements(size: int | None):
     suppression lookup."""
     mine_pending = (
         _in_list(editions.c.id, "ids", size),
-        state_among_ids("pending"),
-        editions.c.run_id == bindparam("run"),
+        editions.c.status == "pending",
+        run_among_ids(bindparam("run")),
     )
     move = (
         update(editions)
@@ -342,7 +357,7 @@ def take_unknown(
     `run_id` (their papers still count as received). Returns the claimed rows,
     each with its `sections`."""
     active = select(subscribers.c.id).where(subscribers.c.status == "active")
-    where = [editions.c.status == "unknown", editions.c.subscriber_id.in_(active)]
+    where = [editions.c.status == "unknown", HAS_ERROR, editions.c.subscriber_id.in_(active)]
     if subscriber_ids is not None:
         where.append(editions.c.subscriber_id.in_(list(subscriber_ids)))
     return take(conn, where, {"status": "pending", "run_id": run_id, "error": None})

@@ -24,10 +24,12 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, select, update
 
-from digest.db.schema import editions
-from digest.store.editions import state_among_ids, take
+from digest.db.schema import editions, runs
+from digest.store.editions import run_among_ids, take
 
 QUEUED = "queued"
+# The kind of run that queues editions (digest.queued_send).
+ENQUEUE = "enqueue"
 
 
 def mark_queued(conn: Connection, edition_ids: Iterable[int], *, run_id: int) -> list[int]:
@@ -38,7 +40,7 @@ def mark_queued(conn: Connection, edition_ids: Iterable[int], *, run_id: int) ->
         return []
     moved = conn.execute(
         update(editions)
-        .where(editions.c.id.in_(ids), state_among_ids("pending"), editions.c.run_id == run_id)
+        .where(editions.c.id.in_(ids), editions.c.status == "pending", run_among_ids(run_id))
         .values(status=QUEUED)
         .returning(editions.c.id)
     )
@@ -52,11 +54,16 @@ def take_queued(conn: Connection, edition_ids: Iterable[int], *, run_id: int) ->
     ids = list(edition_ids)
     if not ids:
         return []
-    where = [editions.c.id.in_(ids), state_among_ids(QUEUED)]
+    where = [editions.c.id.in_(ids), editions.c.status == QUEUED]
     return take(conn, where, {"status": "pending", "run_id": run_id})
 
 
 def queued_ids(conn: Connection) -> list[int]:
-    """Every edition waiting in the queue, in id order."""
-    query = select(editions.c.id).where(editions.c.status == QUEUED).order_by(editions.c.id)
+    """Every edition waiting in the queue, in id order. A queued edition is
+    still held by the run that queued it (a run of kind `ENQUEUE`), so the
+    run index finds them: no index names the status (see the editions
+    table)."""
+    enqueuers = select(runs.c.id).where(runs.c.kind == ENQUEUE)
+    query = select(editions.c.id).where(editions.c.run_id.in_(enqueuers))
+    query = query.where(editions.c.status == QUEUED).order_by(editions.c.id)
     return list(conn.execute(query).scalars())
