@@ -11,7 +11,8 @@
 - History: one sent edition per subscriber and day (week, for weekly readers)
   since they joined, within `history_days`, pointing at a digest of papers of
   that day in their topics, shared by every reader with the same topics that
-  day (as the send path shares identical digests).
+  day (as the send path shares identical digests); written day by day, oldest
+  first, as daily sends would have written it.
 
 Everything is deterministic for a seed. Rows are inserted with explicit ids in
 chunks, then PostgreSQL's sequences are moved past them.
@@ -231,64 +232,79 @@ def subscriber_rows(rng: random.Random, count: int) -> Iterator[tuple[dict, Pref
 
 
 def insert_subscribers(engine: Engine, rng: random.Random, world: World, count: int, days: int):
-    """Subscribers and their sent history."""
-    subs, eds, shared = [], [], []
+    """Subscribers, then their sent history day by day, oldest day first: a
+    day's editions together, their ids in that order, as daily sends write
+    them. So the table and its indexes are laid out as a live database's
+    are: a subscriber's editions spread over the pages of the days they
+    were sent, and each day's entries in the (subscriber, period) index
+    inserted among the earlier days' (its leaves split as they do in
+    service, rather than packed full in key order)."""
+    readers: list[tuple[int, datetime, str, tuple[str, ...]]] = []
+    subs: list[dict] = []
+    for row, prefs in subscriber_rows(rng, count):
+        subs.append(row)
+        slugs = tuple(t.slug for t in prefs.topics)
+        readers.append((row["id"], row["created_at"], prefs.frequency, slugs))
+        if len(subs) >= 4 * CHUNK:
+            _insert(engine, subscribers, subs)
+            world.subscribers += len(subs)
+            subs = []
+    _insert(engine, subscribers, subs)
+    world.subscribers += len(subs)
+    eds, shared = [], []
     digest_ids: dict[str, int] = {}
     records: dict[tuple, tuple[str, list]] = {}
     edition_id = 0
-    for row, prefs in subscriber_rows(rng, count):
-        subs.append(row)
-        previous = None
-        for day in reversed(_history_days(prefs, row["created_at"], days)):
+    for day in range(days, 0, -1):
+        claimed = NOW - timedelta(days=day)
+        for sid, joined, frequency, slugs in readers:
+            step = 7 if frequency == "weekly" else 1
+            if day % step or claimed <= joined:
+                continue
             edition_id += 1
-            shape = (day, prefs.frequency, tuple(t.slug for t in prefs.topics))
+            shape = (day, frequency, slugs)
             if shape not in records:
-                records[shape] = _history_record(world, prefs, day)
+                records[shape] = _history_record(world, frequency, slugs, day)
             period, sections = records[shape]
             key = record_key(period, sections)
             if key not in digest_ids:
                 digest_ids[key] = len(digest_ids) + 1
                 shared.append(_digest_row(digest_ids[key], key, period, sections, day))
-            claimed = NOW - timedelta(days=day)
+            before = NOW - timedelta(days=day + step)  # the reader's previous edition
+            previous = before if day + step <= days and before > joined else None
             eds.append(
-                _edition_row(edition_id, row["id"], period, claimed, digest_ids[key], sections)
+                _edition_row(edition_id, sid, period, claimed, digest_ids[key], sections)
                 | {"reached_after": previous}
             )
-            previous = claimed
-        if len(eds) > 4 * CHUNK:
-            _flush(engine, world, subs, eds, shared)
-            subs, eds, shared = [], [], []
-    _flush(engine, world, subs, eds, shared)
+            if len(eds) > 4 * CHUNK:
+                _flush(engine, world, eds, shared)
+                eds, shared = [], []
+    _flush(engine, world, eds, shared)
 
 
-def _flush(engine, world, subs, eds, shared) -> None:
-    _insert(engine, subscribers, subs)
+def _flush(engine, world, eds, shared) -> None:
     _insert(engine, digests, shared)
     _insert(engine, editions, eds)
-    world.subscribers += len(subs)
     world.history_editions += len(eds)
     world.history_digests += len(shared)
 
 
-def _history_days(prefs: Preferences, joined: datetime, days: int) -> list[int]:
-    step = 7 if prefs.frequency == "weekly" else 1
-    return [d for d in range(step, days + 1, step) if NOW - timedelta(days=d) > joined]
-
-
-def _history_record(world: World, prefs: Preferences, day: int) -> tuple[str, list]:
+def _history_record(
+    world: World, frequency: str, slugs: tuple[str, ...], day: int
+) -> tuple[str, list]:
     """(period, sections) of the digest readers with these topics got that day."""
-    rng = random.Random(repr((day, prefs.frequency, [t.slug for t in prefs.topics])))
-    pool = [k for t in prefs.topics for k in world.keys_by_day_topic.get((day, t.slug), [])]
-    want = rng.randint(3, 20 if prefs.frequency == "weekly" else 12)
+    rng = random.Random(repr((day, frequency, list(slugs))))
+    pool = [k for slug in slugs for k in world.keys_by_day_topic.get((day, slug), [])]
+    want = rng.randint(3, 20 if frequency == "weekly" else 12)
     keys = rng.sample(pool, min(want, len(pool)))
     claimed = NOW - timedelta(days=day)
-    if prefs.frequency == "weekly":
+    if frequency == "weekly":
         year, week, _ = claimed.date().isocalendar()
         period = f"{year}-W{week:02d}"
     else:
         period = claimed.date().isoformat()
-    reason = "cs.LG · matched: " + (prefs.topics[0].slug if prefs.topics else "keywords")
-    sections = [{"slug": t.slug, "title": t.slug, "entries": []} for t in prefs.topics]
+    reason = "cs.LG · matched: " + (slugs[0] if slugs else "keywords")
+    sections = [{"slug": slug, "title": slug, "entries": []} for slug in slugs]
     for i, key in enumerate(keys):
         sections[i % len(sections)]["entries"].append([key, reason])
     return period, [s for s in sections if s["entries"]]
