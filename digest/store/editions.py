@@ -34,7 +34,7 @@ from sqlalchemy import (
     update,
 )
 
-from digest.db.schema import digests, editions, subscribers, suppressions
+from digest.db.schema import OPEN_CLAIM, digests, editions, subscribers, suppressions
 from digest.store.digests import paper_keys, sections_of
 from digest.store.prepared import Prepared
 from digest.store.subscribers import email_hash
@@ -221,14 +221,14 @@ def release_pending_ids(conn: Connection, edition_ids: Iterable[int], *, run_id:
 def release_pending(conn: Connection, run_id: int | None) -> int:
     """Release every `pending` claim of a run (None: claims from before runs
     existed). Pending claims never reached a mailer."""
-    query = select(editions.c.id).where(editions.c.status == "pending", _run_is(run_id))
+    query = select(editions.c.id).where(editions.c.status == "pending", *_claims_of(run_id))
     return _delete_editions(conn, list(conn.execute(query).scalars()))
 
 
 def in_flight(conn: Connection, run_id: int | None) -> list[dict]:
     """A run's `sending` editions: (id, subscriber_id, period, mailer)."""
     columns = (editions.c.id, editions.c.subscriber_id, editions.c.period, editions.c.mailer)
-    query = select(*columns).where(editions.c.status == "sending", _run_is(run_id))
+    query = select(*columns).where(editions.c.status == "sending", *_claims_of(run_id))
     return [dict(row._mapping) for row in conn.execute(query.order_by(editions.c.id))]
 
 
@@ -244,8 +244,10 @@ def run_among_ids(run):
     return (editions.c.run_id + literal_column("0", Integer)) == run
 
 
-def _run_is(run_id: int | None):
-    return editions.c.run_id.is_(None) if run_id is None else editions.c.run_id == run_id
+def _claims_of(run_id: int | None) -> list:
+    """A run's unsettled claims, as the run index finds them (`OPEN_CLAIM`)."""
+    run = editions.c.run_id.is_(None) if run_id is None else editions.c.run_id == run_id
+    return [run, OPEN_CLAIM]
 
 
 # Short lists bound one parameter per value, the list padded to the next

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, select, update
 
-from digest.db.schema import editions, runs
+from digest.db.schema import OPEN_CLAIM, editions, runs
 from digest.store.editions import run_among_ids, take
 
 QUEUED = "queued"
@@ -64,6 +64,6 @@ def queued_ids(conn: Connection) -> list[int]:
     run index finds them: no index names the status (see the editions
     table)."""
     enqueuers = select(runs.c.id).where(runs.c.kind == ENQUEUE)
-    query = select(editions.c.id).where(editions.c.run_id.in_(enqueuers))
+    query = select(editions.c.id).where(editions.c.run_id.in_(enqueuers), OPEN_CLAIM)
     query = query.where(editions.c.status == QUEUED).order_by(editions.c.id)
     return list(conn.execute(query).scalars())
