@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta
 from email import policy
 from pathlib import Path
 
+from sqlalchemy import insert
+
+from digest.db.schema import digests, subscribers
 from digest.mail.outbox import OutboxMailer
 from digest.papers import Paper
 from digest.preferences import Preferences, TopicChoice
@@ -14,7 +17,7 @@ from digest.render import SiteInfo
 from digest.send import SendOptions, run_send
 from digest.store.edition_claims import Claim, claim_editions
 from digest.store.papers import upsert_papers
-from digest.store.subscribers import add_subscriber
+from digest.store.subscribers import add_subscriber, prefs_to_row
 
 DAY1 = datetime(2026, 11, 19, 5, 0, tzinfo=UTC)  # arXiv announcement, 00:00 US Eastern
 SECRET = "test-secret-key"
@@ -83,6 +86,23 @@ def claim_edition(
     sections = [{"slug": "", "title": "", "entries": [[k, ""] for k in keys]}] if keys else []
     claim = Claim(subscriber_id, period, status, sections)
     return claim_editions(conn, [claim], now=now, run_id=run_id).get(subscriber_id)
+
+
+# An edition row of `readers_and_a_digest`'s day, less its subscriber and status.
+EDITION_ROW = {"period": "2026-01-01", "claimed_at": DAY1, "paper_count": 1, "digest_id": 1}
+
+
+def readers_and_a_digest(conn, count: int) -> None:
+    """Active subscribers 1..count (r<i>@example.org) and digest 1, inserted in
+    bulk: the ground for editions written straight into the table."""
+    prefs = prefs_to_row(Preferences())
+    people = [
+        prefs | {"id": i, "email": f"r{i}@example.org", "status": "active", "created_at": DAY1}
+        for i in range(1, count + 1)
+    ]
+    conn.execute(insert(subscribers), people)
+    digest = {"id": 1, "key": "k", "period": "2026-01-01", "sections": [], "paper_count": 0}
+    conn.execute(insert(digests).values(**digest, created_at=DAY1))
 
 
 def send(engine, outbox: Path, now: datetime, **options):

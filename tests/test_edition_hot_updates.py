@@ -9,13 +9,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import insert, text
 
-from digest.db.schema import digests, editions, subscribers
-from digest.preferences import Preferences
+from digest.db.schema import editions
 from digest.store import editions as edition_store
 from digest.store.call_fence import CallFence
-from digest.store.subscribers import prefs_to_row
 from tests.fresh_db import migrated_postgres
-from tests.pipeline_helpers import DAY1
+from tests.pipeline_helpers import DAY1, EDITION_ROW, readers_and_a_digest
 
 RUN = 7
 FLUSH = text("SELECT pg_stat_force_next_flush()")
@@ -31,21 +29,10 @@ def pg_engine():
 
 
 def pending_claims(engine, count: int) -> list[int]:
-    prefs = prefs_to_row(Preferences())
-    people = [
-        prefs | {"id": i, "email": f"h{i}@example.org", "status": "active", "created_at": DAY1}
-        for i in range(1, count + 1)
-    ]
-    row = {"period": "2026-01-01", "claimed_at": DAY1, "paper_count": 1, "digest_id": 1}
     with engine.begin() as conn:
-        conn.execute(insert(subscribers), people)
-        conn.execute(
-            insert(digests).values(
-                id=1, key="k", period="2026-01-01", sections=[], paper_count=0, created_at=DAY1
-            )
-        )
+        readers_and_a_digest(conn, count)
         claims = [
-            row | {"subscriber_id": i, "status": "pending", "run_id": RUN}
+            EDITION_ROW | {"subscriber_id": i, "status": "pending", "run_id": RUN}
             for i in range(1, count + 1)
         ]
         return sorted(conn.execute(insert(editions).returning(editions.c.id), claims).scalars())

@@ -13,14 +13,12 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import event, insert, text
 
-from digest.db.schema import digests, editions, subscribers
-from digest.preferences import Preferences
+from digest.db.schema import editions
 from digest.store import editions as edition_store
 from digest.store.call_fence import CallFence
 from digest.store.queued import mark_queued, take_queued
-from digest.store.subscribers import prefs_to_row
 from tests.fresh_db import migrated_postgres
-from tests.pipeline_helpers import DAY1
+from tests.pipeline_helpers import DAY1, EDITION_ROW, readers_and_a_digest
 
 RUN, SETTLED, UNSETTLED = 3, 20_000, 5_000
 
@@ -35,25 +33,14 @@ def fill(engine) -> list[int]:
     """SETTLED sent editions, statistics taken, then as many pending claims of
     run RUN and queued editions (as a send makes them after the last
     ANALYZE); returns the pending ids, then the queued ones."""
-    prefs = prefs_to_row(Preferences())
-    people = [
-        prefs | {"id": i, "email": f"r{i}@example.org", "status": "active", "created_at": DAY1}
-        for i in range(1, SETTLED + 2 * UNSETTLED + 1)
-    ]
-    row = {"period": "2026-01-01", "claimed_at": DAY1, "paper_count": 1, "digest_id": 1}
     with engine.begin() as conn:
-        conn.execute(insert(subscribers), people)
-        conn.execute(
-            insert(digests).values(
-                id=1, key="k", period="2026-01-01", sections=[], paper_count=0, created_at=DAY1
-            )
-        )
-        sent = [row | {"subscriber_id": i, "status": "sent"} for i in range(1, SETTLED + 1)]
+        readers_and_a_digest(conn, SETTLED + 2 * UNSETTLED)
+        sent = [EDITION_ROW | {"subscriber_id": i, "status": "sent"} for i in range(1, SETTLED + 1)]
         conn.execute(insert(editions), sent)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))
     unsettled = [
-        row | {"subscriber_id": SETTLED + n + 1, "status": status, "run_id": RUN}
+        EDITION_ROW | {"subscriber_id": SETTLED + n + 1, "status": status, "run_id": RUN}
         for n, status in enumerate(["pending"] * UNSETTLED + ["queued"] * UNSETTLED)
     ]
     with engine.begin() as conn:
