@@ -203,9 +203,9 @@ def test_every_command_the_deploy_kit_runs_exists():
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> dict[str, str]:
+def wheel_site(tmp_path_factory) -> Path:
     """The wheel built as the Dockerfile's build stage builds it, installed
-    apart from the source tree; the environment that runs its `digest`."""
+    apart from the source tree (once for the module: it takes a while)."""
     work = tmp_path_factory.mktemp("image")
     pip = [sys.executable, "-m", "pip", "-q"]
     subprocess.run(
@@ -222,13 +222,22 @@ def installed(tmp_path_factory) -> dict[str, str]:
         capture_output=True,
         timeout=300,
     )
-    state = work / "var-lib-digest"
+    return site
+
+
+@pytest.fixture
+def installed(wheel_site, tmp_path) -> dict[str, str]:
+    """The environment that runs the installed wheel's `digest`, with a state
+    folder of its own for each test (a database one test migrates is not the
+    next one's)."""
+    state = tmp_path / "var-lib-digest"
     state.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(site), "DIGEST_CONFIG": ""}
+    env = {**os.environ, "PYTHONPATH": str(wheel_site), "DIGEST_CONFIG": ""}
     for key, value in re.findall(r"(DIGEST_\w+)=(\S+)", dockerfile_instructions()["ENV"]):
         env[key] = value.replace("/var/lib/digest", str(state))
     env["DIGEST_LOG_FORMAT"] = "text"
-    return {"env": env, "bin": str(site / "bin" / "digest"), "cwd": str(state), "site": str(site)}
+    site = str(wheel_site)
+    return {"env": env, "bin": str(wheel_site / "bin" / "digest"), "cwd": str(state), "site": site}
 
 
 def run_image(installed, args: list[str]) -> subprocess.CompletedProcess:
