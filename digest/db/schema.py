@@ -174,8 +174,10 @@ digests = Table(
 _OPEN = "status IN ('pending', 'sending', 'unknown', 'queued')"
 OPEN_CLAIM = text(f"editions.{_OPEN}")
 # The editions `digest status` and resending look for: every failed or unknown
-# edition carries its error, and no other does.
+# edition carries its error (revision 0011), and no other does. A search for
+# those states adds `HAS_ERROR` so that the problems index finds them.
 _PROBLEM = "error IS NOT NULL"
+HAS_ERROR = text(f"editions.{_PROBLEM}")
 
 # One row per (subscriber, period): the claim that makes an edition happen once.
 # The papers it showed are its digest's: "was this paper ever sent to this

@@ -8,8 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, func, select
 
-from digest.db.schema import editions, runs
-from digest.store.editions import HAS_ERROR
+from digest.db.schema import HAS_ERROR, editions, runs
 
 PROBLEM_STATES = ("failed", "unknown")
 ACTIONS = {

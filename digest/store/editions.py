@@ -34,7 +34,14 @@ from sqlalchemy import (
     update,
 )
 
-from digest.db.schema import OPEN_CLAIM, digests, editions, subscribers, suppressions
+from digest.db.schema import (
+    HAS_ERROR,
+    OPEN_CLAIM,
+    digests,
+    editions,
+    subscribers,
+    suppressions,
+)
 from digest.store.digests import paper_keys, sections_of
 from digest.store.prepared import Prepared
 from digest.store.subscribers import email_hash
@@ -48,11 +55,6 @@ COUNTED_STATES = ("pending", "queued", "sending", "sent", "unknown", "empty")
 
 # A failed edition keeps this much of its error.
 FAILED_ERROR_CHARS = 2000
-
-# True of every failed or unknown edition (each carries its error, revision
-# 0011) and of no other: the condition the problems index covers, added to a
-# search for those states so that the index finds them.
-HAS_ERROR = editions.c.error.isnot(None)
 
 
 def claimed_periods(conn: Connection, subscriber_id: int) -> list[str]:
