@@ -331,10 +331,8 @@ def _edition_row(
         "status": "sent",
         "claimed_at": claimed,
         "sent_at": claimed,
-        "paper_count": sum(len(s["entries"]) for s in sections),
         "digest_id": digest_id,
         "message_id": f"<{edition_id}.{sid}@papers.example.org>",
-        "mailer": "outbox",
     }
 
 

@@ -94,9 +94,7 @@ def deliver_batch(
             if ceiling is not None:
                 ceiling.acquire(len(call))
             ids = [m.edition_id for m in call]
-            moved, gone = _record_and_hand_over(
-                engine, fence, done, ids, now=now, run_id=run_id, mailer=mailer.name
-            )
+            moved, gone = _record_and_hand_over(engine, fence, done, ids, now=now, run_id=run_id)
             done = None
             counts.update({"skipped": len(gone), "lost": len(call) - len(moved) - len(gone)})
             moved = set(moved)
@@ -116,7 +114,7 @@ def deliver_batch(
             done = _Done(planned, outcomes)
             counts.update(o.status for o in outcomes)
         if done is not None and fence is not None:  # the last call, in one round trip
-            _record_and_hand_over(engine, fence, done, [], now=now, run_id=run_id, mailer="")
+            _record_and_hand_over(engine, fence, done, [], now=now, run_id=run_id)
             done = None
     finally:
         if fence is not None:
@@ -148,7 +146,6 @@ def _record_and_hand_over(
     *,
     now: datetime,
     run_id: int,
-    mailer: str,
 ) -> tuple[list[int], list[int]]:
     """In one transaction: record the outcomes of the call sent before (if
     any), then hand over `ids` (`edition_store.hand_over`: returns (moved,
@@ -156,19 +153,17 @@ def _record_and_hand_over(
     the few editions it leaves to `hand_over` get a transaction of their own."""
     if fence is not None:
         rows = [] if done is None else outcome_rows(done.planned, done.outcomes)
-        handed = fence.record_and_hand_over(rows, ids, run_id=run_id, mailer=mailer, sent_at=now)
+        handed = fence.record_and_hand_over(rows, ids, run_id=run_id, sent_at=now)
         moved, gone = handed.moved, handed.dropped
         if handed.rest:
             with engine.begin() as conn:
-                more, left = edition_store.hand_over(
-                    conn, handed.rest, run_id=run_id, mailer=mailer
-                )
+                more, left = edition_store.hand_over(conn, handed.rest, run_id=run_id)
             moved, gone = sorted(moved + more), sorted(gone + left)
     else:
         with engine.begin() as conn:
             if done is not None:
                 _record(conn, done.planned, done.outcomes, now=now, run_id=run_id)
-            moved, gone = edition_store.hand_over(conn, ids, run_id=run_id, mailer=mailer)
+            moved, gone = edition_store.hand_over(conn, ids, run_id=run_id)
     if done is not None:
         _log_outcomes(done.planned, done.outcomes)
     return moved, gone

@@ -125,7 +125,7 @@ def deliver_queued(
     """Deliver the job's editions that are still `queued` (see the module doc).
     Returns the outcome counts of `deliver_batch`, plus "taken" (how many this
     job took over) and "recovered" (claims of dead runs settled first)."""
-    run = start_run(engine, now=clock(), kind="worker")
+    run = start_run(engine, now=clock(), kind="worker", mailer=mailer.name)
     counts: Counter = Counter()
     try:
         recovered = recover_dead_runs(engine, mailer, now=clock(), me=run.id)

@@ -58,12 +58,21 @@ def lock_name(run_id: int) -> str:
     return f"run:{run_id}"
 
 
-def start_run(engine: Engine, *, now: datetime, kind: str = "send") -> Run:
+def start_run(
+    engine: Engine, *, now: datetime, kind: str = "send", mailer: str | None = None
+) -> Run:
     """Register a run and take its lock. The row commits only once the lock is
-    held, so nobody can see this run open and unlocked (and recover it)."""
+    held, so nobody can see this run open and unlocked (and recover it). The
+    run records the name of the `mailer` it sends through (None: it sends
+    nothing), whom its `sending` editions are reconciled with should it die."""
     with engine.begin() as conn:
         run_id = run_store.insert_run(
-            conn, kind=kind, host=socket.gethostname(), pid=os.getpid(), now=now
+            conn,
+            kind=kind,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            now=now,
+            mailer=mailer,
         )
         lock = try_lock(engine, lock_name(run_id))
         if lock is None:  # a stale lock of a reused id: refuse rather than share it

@@ -114,7 +114,7 @@ def run_send(
     if options.dry_run:
         _plan_all(engine, None, mailer, options, report, site, secret, progress)
         return report
-    run = start_run(engine, now=options.clock())
+    run = start_run(engine, now=options.clock(), mailer=mailer.name)
     refused: AuthError | None = None
     try:
         report.recovered = recover_dead_runs(engine, mailer, now=options.clock(), me=run.id)

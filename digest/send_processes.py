@@ -146,7 +146,7 @@ def _child(
     checkpoint_elsewhere(engine)  # the parent checkpoints SQLite's WAL while it waits
     report = SendReport()
     child_options = replace(options, stop=shared.halt.is_set)
-    run = start_run(engine, now=options.clock())
+    run = start_run(engine, now=options.clock(), mailer=mailer.name)
     ending: tuple = ("ok",)
     try:
         deliveries = deliveries_for(engine, run, mailer, child_options, site, secret)

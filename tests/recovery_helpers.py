@@ -14,10 +14,12 @@ from digest.store import editions as edition_store
 from tests.pipeline_helpers import SECRET, SITE
 
 
-def claim_all(engine, now: datetime, *, on_date=None) -> tuple[Run, list[Planned]]:
-    """A run that plans and claims every active subscriber's due edition, as
-    `digest send` does, and stops there."""
-    run = start_run(engine, now=now)
+def claim_all(
+    engine, now: datetime, *, on_date=None, mailer: str = "outbox"
+) -> tuple[Run, list[Planned]]:
+    """A run (through the mailer named `mailer`) that plans and claims every
+    active subscriber's due edition, as `digest send` does, and stops there."""
+    run = start_run(engine, now=now, mailer=mailer)
     cache = CompileCache(SITE)
     with engine.begin() as conn:
         planner = Planner.load(conn, now=now, retention_days=365)
@@ -37,12 +39,10 @@ def die(run: Run) -> None:
     run.lock.release()
 
 
-def hand_over_all(engine, run: Run, planned: list[Planned], mailer: str = "outbox") -> list[int]:
+def hand_over_all(engine, run: Run, planned: list[Planned]) -> list[int]:
     """Move the run's claims to `sending`, as the send loop does before a call."""
     with engine.begin() as conn:
-        moved, _ = edition_store.hand_over(
-            conn, [p.edition_id for p in planned], run_id=run.id, mailer=mailer
-        )
+        moved, _ = edition_store.hand_over(conn, [p.edition_id for p in planned], run_id=run.id)
     return moved
 
 

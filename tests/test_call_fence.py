@@ -44,7 +44,7 @@ def claim(conn, address: str, *, run_id: int = RUN) -> int:
 def fence_hand_over(engine, ids: list[int]) -> Handed:
     fence = CallFence(engine)
     try:
-        return fence.record_and_hand_over([], ids, run_id=RUN, mailer="sendgrid", sent_at=NOW)
+        return fence.record_and_hand_over([], ids, run_id=RUN, sent_at=NOW)
     finally:
         fence.close()
 
@@ -78,7 +78,7 @@ def test_the_fence_moves_releases_and_leaves_what_hand_over_would(pg):
     assert left not in found and barred not in found  # released: deleted
     assert (found[taken], found[wide], found[wide_barred]) == ("pending",) * 3
     with pg.begin() as conn:
-        assert edition_store.hand_over(conn, handed.rest, run_id=RUN, mailer="sendgrid") == (
+        assert edition_store.hand_over(conn, handed.rest, run_id=RUN) == (
             [wide],
             [wide_barred],
         )
@@ -110,7 +110,7 @@ def test_outcomes_are_recorded_as_record_outcomes_records_them(pg):
     fence = CallFence(pg)
     try:
         done = outcome_rows(by_fence, outcomes) + outcome_rows(recovered, outcomes[:4])
-        handed = fence.record_and_hand_over(done, [], run_id=RUN, mailer="", sent_at=NOW)
+        handed = fence.record_and_hand_over(done, [], run_id=RUN, sent_at=NOW)
     finally:
         fence.close()
     assert handed == Handed([], [], [])
@@ -141,7 +141,7 @@ def test_a_call_is_one_statement_without_begin_or_commit(pg):
     try:
         raw = fence.conn.connection.driver_connection
         done = outcome_rows(sent, [Outcome("sent", message_id="sg-1")] * 3)
-        handed = fence.record_and_hand_over(done, nxt, run_id=RUN, mailer="sendgrid", sent_at=NOW)
+        handed = fence.record_and_hand_over(done, nxt, run_id=RUN, sent_at=NOW)
         status.append(raw.info.transaction_status.name)
     finally:
         event.remove(pg, "before_cursor_execute", seen)

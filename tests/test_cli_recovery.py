@@ -13,8 +13,8 @@ from tests.test_cli_send import prepare
 def test_status_lists_unknown_editions_and_resend_unknown_sends_them(database_url, tmp_path):
     env = prepare(database_url, tmp_path)
     engine = open_engine(database_url)
-    run, planned = claim_all(engine, datetime.now(UTC))
-    hand_over_all(engine, run, planned[:1], mailer="sendgrid")  # in a SendGrid request ...
+    run, planned = claim_all(engine, datetime.now(UTC), mailer="sendgrid")
+    hand_over_all(engine, run, planned[:1])  # in a SendGrid request ...
     die(run)  # ... when the process died
     engine.dispose()
     sent = run_digest(["send", "--now"], env)
@@ -44,8 +44,8 @@ def test_status_lists_every_unknown_of_a_large_lost_request(database_url, tmp_pa
     addresses = tuple(f"reader{i}@example.org" for i in range(25))
     env = prepare(database_url, tmp_path, subscribers=addresses)
     engine = open_engine(database_url)
-    run, planned = claim_all(engine, datetime.now(UTC))
-    hand_over_all(engine, run, planned, mailer="sendgrid")  # one request of 25 ...
+    run, planned = claim_all(engine, datetime.now(UTC), mailer="sendgrid")
+    hand_over_all(engine, run, planned)  # one request of 25 ...
     die(run)  # ... when the process died
     engine.dispose()
     sent = run_digest(["send", "--now"], env)

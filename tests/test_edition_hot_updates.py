@@ -41,16 +41,16 @@ def pending_claims(engine, count: int) -> list[int]:
 def test_a_sends_steps_are_hot_updates(pg_engine):
     ids = pending_claims(pg_engine, 9)
     with pg_engine.begin() as conn:
-        moved, gone = edition_store.hand_over(conn, ids[:3], run_id=RUN, mailer="sendgrid")
+        moved, gone = edition_store.hand_over(conn, ids[:3], run_id=RUN)
         assert (moved, gone) == (ids[:3], [])
         sent = {i: f"<{i}@example.org>" for i in moved}
         edition_store.set_each(conn, "sent", sent, "message_id", run_id=RUN, sent_at=DAY1)
         conn.execute(FLUSH)  # this transaction's counts reach the statistics at commit
     fence = CallFence(pg_engine)
     try:
-        fence.record_and_hand_over([], ids[3:6], run_id=RUN, mailer="sendgrid", sent_at=DAY1)
+        fence.record_and_hand_over([], ids[3:6], run_id=RUN, sent_at=DAY1)
         done = [(i, "sent", f"<{i}@example.org>") for i in ids[3:6]]
-        fence.record_and_hand_over(done, ids[6:9], run_id=RUN, mailer="sendgrid", sent_at=DAY1)
+        fence.record_and_hand_over(done, ids[6:9], run_id=RUN, sent_at=DAY1)
         with fence.conn.begin():  # its connection's counts, likewise
             fence.conn.execute(FLUSH)
     finally:

@@ -67,7 +67,7 @@ def test_statements_by_id_reach_editions_by_primary_key_while_many_are_unsettled
     ids = fill(pg_engine)
     pending, queued = ids[:UNSETTLED], ids[UNSETTLED:]
     with executed(pg_engine) as seen, pg_engine.begin() as conn:
-        moved, gone = edition_store.hand_over(conn, pending[100:103], run_id=RUN, mailer="sendgrid")
+        moved, gone = edition_store.hand_over(conn, pending[100:103], run_id=RUN)
         assert (moved, gone) == (pending[100:103], [])
         assert mark_queued(conn, pending[200:202], run_id=RUN) == pending[200:202]
         assert edition_store.release_pending_ids(conn, pending[300:302], run_id=RUN) == 2
@@ -75,7 +75,7 @@ def test_statements_by_id_reach_editions_by_primary_key_while_many_are_unsettled
     fence = CallFence(pg_engine)
     with executed(pg_engine) as fenced:
         done = [(pending[100], "sent", "m-1")]
-        fence.record_and_hand_over(done, pending[400:403], run_id=RUN, mailer="x", sent_at=DAY1)
+        fence.record_and_hand_over(done, pending[400:403], run_id=RUN, sent_at=DAY1)
     fence.close()
     by_id = [(sql, params) for sql, params in seen if "editions.id IN" in sql] + fenced
     assert len(by_id) >= 5

@@ -48,7 +48,7 @@ def test_hand_over_moves_exactly_the_held_claims_of_mailable_subscribers(engine,
         )
         suppress(conn, f"R{count - 1}@Example.org ", reason="bounce", now=DAY1)
         conn.execute(update(editions).where(editions.c.id == taken).values(run_id=OTHER_RUN))
-        moved, gone = edition_store.hand_over(conn, ids, run_id=RUN, mailer="sendgrid")
+        moved, gone = edition_store.hand_over(conn, ids, run_id=RUN)
         found = statuses(conn, ids)
     expected_gone = sorted({left, suppressed} - {taken})
     expected_moved = sorted(set(ids) - {left, suppressed, taken})
@@ -63,7 +63,7 @@ def test_hand_over_moves_exactly_the_held_claims_of_mailable_subscribers(engine,
 def test_set_each_records_only_what_the_run_holds_in_sending(engine, count):
     with engine.begin() as conn:
         ids = claims(conn, count)
-        moved, _ = edition_store.hand_over(conn, ids[1:], run_id=RUN, mailer="sendgrid")
+        moved, _ = edition_store.hand_over(conn, ids[1:], run_id=RUN)
         own = {i: "<m@x>" for i in ids}
         changed = edition_store.set_each(conn, "sent", own, "message_id", run_id=RUN, sent_at=DAY1)
         found = statuses(conn, ids)

@@ -30,7 +30,9 @@ from digest.db.engine import MIGRATIONS, alembic_config, current_revision, open_
 from digest.db.schema import metadata, ours
 from digest.locks import lock_key
 from digest.preferences import Preferences
-from digest.store.delivery_status import delivery_status
+from digest.store import runs as run_store
+from digest.store.edition_claims import Claim, claim_editions
+from digest.store.editions import editions_of, in_flight
 from digest.store.subscribers import add_subscriber
 from tests.fresh_db import fresh_database
 
@@ -364,9 +366,10 @@ def test_0011_finds_problems_by_their_error_and_claims_by_their_run(engine):
         names = {index["name"] for index in inspect(conn).get_indexes("editions")}
         assert {"ix_editions_run", "ix_editions_problems"} <= names
         assert "ix_editions_open" not in names
-        found = delivery_status(conn, now=datetime.now(UTC), problems=5)
-        assert found["problem_counts"] == {"unknown": 1}
-        assert [p["id"] for p in found["problems"]] == [5]
+        # What `digest status` looks for (the code of this revision's time:
+        # today's reads columns of later revisions).
+        problems = text("SELECT id FROM editions WHERE status = 'unknown' AND error IS NOT NULL")
+        assert conn.execute(problems).scalars().all() == [5]
         if postgres:
             options = text("SELECT reloptions FROM pg_class WHERE relname = 'editions'")
             assert conn.execute(options).scalar() == ["fillfactor=90"]
@@ -376,3 +379,42 @@ def test_0011_finds_problems_by_their_error_and_claims_by_their_run(engine):
         assert "ix_editions_open" in names and "ix_editions_run" not in names
         if postgres:
             assert conn.execute(options).scalar() is None
+
+
+def test_0012_keys_editions_by_period_number_and_reads_mailer_and_count_elsewhere(engine):
+    """0012 keys editions by (subscriber, period number); an edition claimed
+    before keeps its own mailer and paper count, a new claim writes neither
+    (its run and its digest hold them) and reads the same; on SQLite the
+    rebuilt table keeps its partial indexes and the change-count triggers.
+    Down again, the new claim gets its count and mailer written back and the
+    (subscriber, period) constraint returns."""
+    config = alembic_config(engine)
+    command.upgrade(config, "0001")
+    insert_rows(engine)  # subscriber 3; edition 5 sent through the outbox, 1 paper
+    command.upgrade(config, "0012")
+    sqlite = engine.dialect.name == "sqlite"
+    now = datetime.now(UTC)
+    sections = [{"slug": "nlp", "title": "NLP", "entries": [["a", "r"], ["b", "r"]]}]
+    with engine.begin() as conn:
+        run = run_store.insert_run(conn, kind="send", host="h", pid=1, now=now, mailer="sendgrid")
+        claim = Claim(3, "2026-W48", "pending", sections)
+        (new,) = claim_editions(conn, [claim], now=now, run_id=run).values()
+        assert claim_editions(conn, [claim], now=now, run_id=run) == {}  # the key holds
+        conn.execute(text(f"UPDATE editions SET status = 'sending' WHERE id = {new}"))
+    with engine.connect() as conn:
+        stored = text(f"SELECT paper_count, mailer FROM editions WHERE id = {new}")
+        assert conn.execute(stored).one() == (None, None)
+        assert [(e["id"], e["paper_count"]) for e in editions_of(conn, 3)] == [(5, 1), (new, 2)]
+        assert [e["mailer"] for e in in_flight(conn, run)] == ["sendgrid"]
+        if sqlite:
+            schema = dict(conn.execute(text("SELECT name, sql FROM sqlite_master")).all())
+            assert "WHERE status IN" in schema["ix_editions_run"]
+            assert "WHERE error IS NOT NULL" in schema["ix_editions_problems"]
+            assert {"editions_version_insert", "editions_version_update"} <= set(schema)
+            versions = text("SELECT version FROM edition_versions WHERE subscriber_id = 3")
+            assert conn.execute(versions).scalar() == 1  # the claim, counted by its trigger
+    command.downgrade(config, "0011")
+    with engine.begin() as conn:
+        assert conn.execute(stored).one() == (2, "sendgrid")
+        names = {c["name"] for c in inspect(conn).get_unique_constraints("editions")}
+        assert "uq_editions_subscriber_period" in names

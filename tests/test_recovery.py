@@ -109,8 +109,8 @@ def _host():
 def test_a_dead_runs_sending_editions_become_unknown_where_the_mailer_cannot_tell(engine, tmp_path):
     readers(engine, 1)
     store(engine, [vision_paper(0, DAY1)], DAY1)
-    run, planned = claim_all(engine, NOW)
-    hand_over_all(engine, run, planned, mailer="sendgrid")
+    run, planned = claim_all(engine, NOW, mailer="sendgrid")
+    hand_over_all(engine, run, planned)
     die(run)
     counts = recover_dead_runs(engine, OutboxMailer(tmp_path / "o", SITE.sender), now=NOW)
     assert counts == {"unknown": 1}
@@ -211,8 +211,8 @@ def test_nobody_who_left_is_mailed_on_any_path(engine, tmp_path):
 def test_an_unknown_edition_of_someone_who_left_is_never_resent(engine, tmp_path):
     readers(engine, 1)
     store(engine, [vision_paper(0, DAY1)], DAY1)
-    run, planned = claim_all(engine, NOW)
-    hand_over_all(engine, run, planned, mailer="smtp")
+    run, planned = claim_all(engine, NOW, mailer="smtp")
+    hand_over_all(engine, run, planned)
     die(run)
     recover_dead_runs(engine, ConsoleMailer(SITE.sender), now=NOW)
     leave(engine, "reader0@example.org", "suppressed")

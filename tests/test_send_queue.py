@@ -136,7 +136,7 @@ def test_a_dead_workers_claims_follow_the_recovery_rules_and_nobody_gets_two(ctx
     worker = start_run(engine, now=NOW, kind="worker")
     with engine.begin() as conn:
         taken = [row["id"] for row in take_queued(conn, first, run_id=worker.id)]
-        edition_store.hand_over(conn, taken[:1], run_id=worker.id, mailer="sendgrid")
+        edition_store.hand_over(conn, taken[:1], run_id=worker.id)
     die(worker)
 
     outbox = tmp_path / "sent"

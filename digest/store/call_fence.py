@@ -87,7 +87,7 @@ verdict AS (
     ) AS mine
 ),
 moved AS (
-    UPDATE editions AS e SET status = 'sending', mailer = :mailer
+    UPDATE editions AS e SET status = 'sending'
     WHERE e.id = ANY(ARRAY(SELECT id FROM verdict WHERE verdict = 'move'))
         AND e.status = 'pending' AND e.run_id + 0 = :run
     RETURNING e.id
@@ -147,7 +147,6 @@ class CallFence:
         ids: Sequence[int],
         *,
         run_id: int,
-        mailer: str,
         sent_at: datetime,
     ) -> Handed:
         """Record `done` ((edition id, state, value) for states sent, failed,
@@ -161,7 +160,6 @@ class CallFence:
             "released": [row[0] for row in done if row[1] == "released"],
             "ids": list(ids),
             "run": run_id,
-            "mailer": mailer,
             "sent_at": sent_at,
         }
         handed = Handed([], [], [])

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, func, select
 
 from digest.db.schema import HAS_ERROR, editions, runs
+from digest.store.editions import EDITION_MAILER, EDITIONS_AND_RUNS
 
 PROBLEM_STATES = ("failed", "unknown")
 ACTIONS = {
@@ -64,13 +65,14 @@ def _problems(conn: Connection, limit: int) -> list[dict]:
         editions.c.subscriber_id,
         editions.c.period,
         editions.c.status,
-        editions.c.mailer,
+        EDITION_MAILER,
         editions.c.error,
         editions.c.claimed_at,
     )
     latest = (editions.c.claimed_at.desc(), editions.c.id.desc())
-    unknown = select(*columns).where(editions.c.status == "unknown", HAS_ERROR).order_by(*latest)
-    failed = select(*columns).where(editions.c.status == "failed", HAS_ERROR)
+    problems = select(*columns).select_from(EDITIONS_AND_RUNS)
+    unknown = problems.where(editions.c.status == "unknown", HAS_ERROR).order_by(*latest)
+    failed = problems.where(editions.c.status == "failed", HAS_ERROR)
     failed = failed.order_by(*latest).limit(limit)
     rows = [*conn.execute(unknown), *conn.execute(failed)]
     rows.sort(key=lambda row: (row.claimed_at, row.id), reverse=True)

@@ -27,8 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import NullType
 
-from digest.db.schema import EDITION_VERSIONS, editions
-from digest.store.digests import paper_keys, record_key, save_digests
+from digest.db.schema import EDITION_VERSIONS, PERIOD_NUMBER, editions
+from digest.store.digests import record_key, save_digests
 from digest.store.editions import COUNTED_STATES
 from digest.store.prepared import Prepared
 from digest.store.upsert import insert_new
@@ -63,15 +63,12 @@ def claim_editions(
     if not claims:
         return {}
     keys, known = {}, {}  # record keys, computed once per shared sections list
-    counts: dict[int, int] = {}  # paper counts, likewise
     for c in claims:
         if c.sections:
             memo = (c.period, id(c.sections))
             if memo not in known:
                 known[memo] = c.key or record_key(c.period, c.sections)
             keys[c.subscriber_id] = known[memo]
-        if id(c.sections) not in counts:
-            counts[id(c.sections)] = len(paper_keys(c.sections))
     records = {keys[c.subscriber_id]: (c.period, c.sections) for c in claims if c.sections}
     digest_ids = save_digests(conn, records, now=now)
     rows = [
@@ -80,14 +77,13 @@ def claim_editions(
             "period": c.period,
             "status": c.status,
             "claimed_at": now,
-            "paper_count": counts[id(c.sections)],
             "digest_id": digest_ids.get(keys.get(c.subscriber_id)),
             "run_id": run_id,
             "reached_after": c.reached_after,
         }
         for c in claims
     ]
-    key, returning = ("subscriber_id", "period"), ("subscriber_id", "id")
+    key, returning = ("subscriber_id", PERIOD_NUMBER), ("subscriber_id", "id")
     return dict(insert_new(conn, editions, rows, key=key, returning=returning))
 
 
@@ -294,9 +290,9 @@ def _older(which, before):
     )
 
 
-# Rows in the order of the (subscriber, period) key: the same rows read twice
-# come back in the same order.
-_KEY_ORDER = (editions.c.subscriber_id, editions.c.period)
+# Rows in the order of the unique (subscriber, period number) key, which the
+# database reads them in: the same rows read twice come back in the same order.
+_KEY_ORDER = (editions.c.subscriber_id, PERIOD_NUMBER)
 
 
 def _span_statements():

@@ -39,6 +39,7 @@ from digest.db.schema import (
     OPEN_CLAIM,
     digests,
     editions,
+    runs,
     subscribers,
     suppressions,
 )
@@ -229,9 +230,16 @@ def release_pending(conn: Connection, run_id: int | None) -> int:
 
 def in_flight(conn: Connection, run_id: int | None) -> list[dict]:
     """A run's `sending` editions: (id, subscriber_id, period, mailer)."""
-    columns = (editions.c.id, editions.c.subscriber_id, editions.c.period, editions.c.mailer)
-    query = select(*columns).where(editions.c.status == "sending", *_claims_of(run_id))
+    columns = (editions.c.id, editions.c.subscriber_id, editions.c.period, EDITION_MAILER)
+    query = select(*columns).select_from(EDITIONS_AND_RUNS)
+    query = query.where(editions.c.status == "sending", *_claims_of(run_id))
     return [dict(row._mapping) for row in conn.execute(query.order_by(editions.c.id))]
+
+
+# The mailer an edition went through: its run's (`runs.mailer`), or for an
+# edition claimed before revision 0012 its own, over `EDITIONS_AND_RUNS`.
+EDITIONS_AND_RUNS = editions.outerjoin(runs, runs.c.id == editions.c.run_id)
+EDITION_MAILER = func.coalesce(editions.c.mailer, runs.c.mailer).label("mailer")
 
 
 def run_among_ids(run):
@@ -309,7 +317,7 @@ def _hand_over_statements(size: int | None):
     move = (
         update(editions)
         .where(*mine_pending, _ADDRESS.isnot(None))
-        .values(status="sending", mailer=bindparam("mailer_name"))
+        .values(status="sending")
         .returning(editions.c.id, _ADDRESS)
     )
     left = delete(editions).where(*mine_pending).returning(editions.c.id)
@@ -320,7 +328,7 @@ def _hand_over_statements(size: int | None):
 
 
 def hand_over(
-    conn: Connection, edition_ids: Iterable[int], *, run_id: int, mailer: str
+    conn: Connection, edition_ids: Iterable[int], *, run_id: int
 ) -> tuple[list[int], list[int]]:
     """Fence before a provider call: move `pending` -> `sending` exactly those
     editions this run still holds and whose subscriber may still be mailed
@@ -336,7 +344,7 @@ def hand_over(
     size = _list_size(len(ids))
     move, left, _ = _hand_over_statements(size)
     mine = {**_list_params("ids", ids, size), "run": run_id}
-    rows = move.rows(conn, {**mine, "mailer_name": mailer})
+    rows = move.rows(conn, mine)
     gone = []
     if len(rows) < len(ids):  # lost to another run, or the subscriber is not active
         gone = [row[0] for row in left.rows(conn, mine)]
@@ -411,4 +419,6 @@ def _with_sections(conn: Connection, rows) -> list[dict]:
     records = sections_of(conn, [row["digest_id"] for row in found])
     for row in found:
         row["sections"] = records.get(row["digest_id"])
+        if row["paper_count"] is None:  # claimed since revision 0012: the digest's
+            row["paper_count"] = len(paper_keys(row["sections"] or []))
     return found

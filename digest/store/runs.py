@@ -15,8 +15,14 @@ from digest.db.schema import runs, send_rate
 from digest.store.upsert import insert
 
 
-def insert_run(conn: Connection, *, kind: str, host: str, pid: int, now: datetime) -> int:
-    statement = runs.insert().values(kind=kind, host=host[:255], pid=pid, started_at=now)
+def insert_run(
+    conn: Connection, *, kind: str, host: str, pid: int, now: datetime, mailer: str | None = None
+) -> int:
+    """A new open run; `mailer` names the mailer its editions go through (None:
+    it sends nothing)."""
+    statement = runs.insert().values(
+        kind=kind, host=host[:255], pid=pid, started_at=now, mailer=mailer
+    )
     return conn.execute(statement.returning(runs.c.id)).scalar_one()
 
 

@@ -33,12 +33,13 @@ def insert_new(
     table: Table,
     rows: Sequence[dict],
     *,
-    key: tuple[str, ...],
+    key: tuple,
     returning: tuple[str, ...],
 ) -> list[tuple]:
     """Insert `rows` (each with the same columns) in the caller's transaction,
-    leaving out those whose `key` columns match a row already there (`ON
-    CONFLICT DO NOTHING`); returns the `returning` columns of the rows
+    leaving out those whose `key` matches a row already there (`ON CONFLICT
+    DO NOTHING`: the unique index's columns by name, or its expressions as
+    SQL elements); returns the `returning` columns of the rows
     inserted. The send path claims hundreds of rows a batch, run on the
     driver's cursor (`Prepared`). On PostgreSQL they go in as one array per
     column (`unnest`): a statement of a few parameters whatever the number of
@@ -67,7 +68,7 @@ def insert_new(
 
 @functools.lru_cache(maxsize=16)
 def _arrays_statement(
-    table: Table, columns: tuple[str, ...], key: tuple[str, ...], returning: tuple[str, ...]
+    table: Table, columns: tuple[str, ...], key: tuple, returning: tuple[str, ...]
 ) -> Prepared:
     """`insert_new`'s statement on PostgreSQL, binding one array per column."""
     from sqlalchemy.dialects.postgresql import ARRAY
@@ -88,7 +89,7 @@ def _statement(
     dialect: str,
     table: Table,
     columns: tuple[str, ...],
-    key: tuple[str, ...],
+    key: tuple,
     returning: tuple[str, ...],
     size: int,
 ) -> Prepared:
