@@ -210,7 +210,7 @@ editions = Table(
     Column("claimed_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
     # Written until revision 0012 (NULL since: the digest's count, or 0 for an
-    # empty edition; `digest.store.editions.paper_count`).
+    # empty edition, as the store's edition readers fill it in).
     Column("paper_count", Integer),
     # What the email showed (NULL: an empty edition). No foreign key: digests
     # are pruned only when no edition points at them, and a key checked on
