@@ -235,7 +235,7 @@ editions = Table(
         unique=True,
     ),
     # On PostgreSQL no index names a column a send's steps change (status,
-    # mailer, message_id, sent_at): each step (pending -> sending -> sent) is
+    # message_id, sent_at): each step (pending -> sending -> sent) is
     # then a HOT update, which writes no index entry and whose old version
     # the page reclaims itself, given room on the page (revision 0011 keeps a
     # tenth of each page free: fillfactor 90). A run finds its claims by the

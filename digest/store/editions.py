@@ -228,18 +228,18 @@ def release_pending(conn: Connection, run_id: int | None) -> int:
     return _delete_editions(conn, list(conn.execute(query).scalars()))
 
 
+# The mailer an edition went through: its run's (`runs.mailer`), or for an
+# edition claimed before revision 0012 its own, over `EDITIONS_AND_RUNS`.
+EDITIONS_AND_RUNS = editions.outerjoin(runs, runs.c.id == editions.c.run_id)
+EDITION_MAILER = func.coalesce(editions.c.mailer, runs.c.mailer).label("mailer")
+
+
 def in_flight(conn: Connection, run_id: int | None) -> list[dict]:
     """A run's `sending` editions: (id, subscriber_id, period, mailer)."""
     columns = (editions.c.id, editions.c.subscriber_id, editions.c.period, EDITION_MAILER)
     query = select(*columns).select_from(EDITIONS_AND_RUNS)
     query = query.where(editions.c.status == "sending", *_claims_of(run_id))
     return [dict(row._mapping) for row in conn.execute(query.order_by(editions.c.id))]
-
-
-# The mailer an edition went through: its run's (`runs.mailer`), or for an
-# edition claimed before revision 0012 its own, over `EDITIONS_AND_RUNS`.
-EDITIONS_AND_RUNS = editions.outerjoin(runs, runs.c.id == editions.c.run_id)
-EDITION_MAILER = func.coalesce(editions.c.mailer, runs.c.mailer).label("mailer")
 
 
 def run_among_ids(run):
