@@ -273,7 +273,7 @@ def insert_subscribers(engine: Engine, rng: random.Random, world: World, count: 
             before = NOW - timedelta(days=day + step)  # the reader's previous edition
             previous = before if day + step <= days and before > joined else None
             eds.append(
-                _edition_row(edition_id, sid, period, claimed, digest_ids[key], sections)
+                _edition_row(edition_id, sid, period, claimed, digest_ids[key])
                 | {"reached_after": previous}
             )
             if len(eds) > 4 * CHUNK:
@@ -321,9 +321,9 @@ def _digest_row(digest_id: int, key: str, period: str, sections: list, day: int)
     }
 
 
-def _edition_row(
-    edition_id: int, sid: int, period: str, claimed: datetime, digest_id: int, sections: list
-) -> dict:
+def _edition_row(edition_id: int, sid: int, period: str, claimed: datetime, digest_id: int) -> dict:
+    """A sent edition as a send since revision 0012 writes it (its paper count
+    is its digest's, its mailer its run's)."""
     return {
         "id": edition_id,
         "subscriber_id": sid,

@@ -89,7 +89,7 @@ def claim_edition(
 
 
 # An edition row of `readers_and_a_digest`'s day, less its subscriber and status.
-EDITION_ROW = {"period": "2026-01-01", "claimed_at": DAY1, "paper_count": 1, "digest_id": 1}
+EDITION_ROW = {"period": "2026-01-01", "claimed_at": DAY1, "digest_id": 1}
 
 
 def readers_and_a_digest(conn, count: int) -> None:
