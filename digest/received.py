@@ -12,7 +12,6 @@ subscriber's editions, however long (within the retention period).
 from __future__ import annotations
 
 import sys
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -24,38 +23,19 @@ from digest.store.digests import keys_of
 from digest.store.edition_claims import HistoryRow
 from digest.store.editions import COUNTED_STATES
 
-# Digests a run keeps read (about 0.8 KB each): readers who received the same
-# editions share them, mostly within a batch. Bounded so that a run's memory
-# does not grow with the list (without it a process of a 100,000-subscriber
-# send held 30,000 by its end, and more the longer the list).
-RECEIVED_KEPT = 50_000
-
 
 class Received:
-    def __init__(self, limit: int = RECEIVED_KEPT) -> None:
-        # Least recently asked for first.
-        self._keys: OrderedDict[int, frozenset[str]] = OrderedDict()
-        self.limit = limit
-
-    def __len__(self) -> int:
-        return len(self._keys)
+    def __init__(self) -> None:
+        self._keys: dict[int, frozenset[str]] = {}
 
     def load(self, conn: Connection, digest_ids: Iterable[int]) -> None:
-        """Read the digests not read yet, in one query. Those asked for stay
-        loaded until the next `load`, which may drop the least recently asked
-        for beyond `limit`."""
-        wanted = set(digest_ids)
-        missing = [i for i in wanted if i not in self._keys]
-        for digest_id in wanted.intersection(self._keys):
-            self._keys.move_to_end(digest_id)
+        """Read the digests not read yet, in one query."""
+        missing = {i for i in digest_ids if i not in self._keys}
         for digest_id, keys in keys_of(conn, missing).items():
             self._keys[digest_id] = frozenset(map(sys.intern, keys))
-        # What was just asked for is at the end: only older entries go.
-        for _ in range(len(self._keys) - max(self.limit, len(wanted))):
-            self._keys.popitem(last=False)
 
     def keys(self, digest_ids: Iterable[int]) -> set[str]:
-        """Papers of digests loaded by the last `load` that asked for them."""
+        """Papers of loaded digests (`load` them first)."""
         out: set[str] = set()
         for digest_id in digest_ids:
             out |= self._keys[digest_id]

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 
 from digest.db.schema import digests
-from digest.received import Received
 from digest.store.digests import keys_of, paper_keys, save_digests, sections_of
 
 NOW = datetime(2026, 3, 2, 7, tzinfo=UTC)
@@ -54,24 +53,3 @@ def test_a_digest_another_transaction_inserted_meanwhile_is_shared(engine):
     with engine.connect() as conn:
         count = conn.execute(select(func.count()).select_from(digests)).scalar_one()
     assert found["a"] == first["a"] and set(found) == {"a", "b"} and count == 2
-
-
-def test_received_keeps_the_digests_asked_for_and_drops_the_least_recent_past_its_limit(engine):
-    with engine.begin() as conn:
-        ids = save_digests(
-            conn, {k: _record(f"p-{k}", "shared") for k in ("a", "b", "c", "d")}, now=NOW
-        )
-    a, b, c, d = (ids[k] for k in "abcd")
-    received = Received(limit=2)
-    with engine.connect() as conn:
-        received.load(conn, [a])
-        received.load(conn, [b])
-        received.load(conn, [a])  # asked for again: now the most recent
-        received.load(conn, [c])
-        assert len(received) == 2 and received.keys([a, c]) == {"p-a", "p-c", "shared"}
-        with pytest.raises(KeyError):
-            received.keys([b])
-        # Whatever one load asks for stays, past the limit, until the next.
-        received.load(conn, [b, c, d])
-        assert len(received) == 3
-        assert received.keys([b, c, d]) == {"p-b", "p-c", "p-d", "shared"}
