@@ -25,20 +25,26 @@ from digest.store.editions import COUNTED_STATES
 
 
 class Received:
+    """The paper keys of every digest the run has read, kept for the run: a
+    batch's readers ask again and again for digests read batches before
+    (dropping the least recently used at 50,000 made a 1,000,000-subscriber
+    send 2.6 times slower, re-reading them). Each as a tuple of interned
+    keys: 104 bytes for eight, where a frozenset takes 728."""
+
     def __init__(self) -> None:
-        self._keys: dict[int, frozenset[str]] = {}
+        self._keys: dict[int, tuple[str, ...]] = {}
 
     def load(self, conn: Connection, digest_ids: Iterable[int]) -> None:
         """Read the digests not read yet, in one query."""
         missing = {i for i in digest_ids if i not in self._keys}
         for digest_id, keys in keys_of(conn, missing).items():
-            self._keys[digest_id] = frozenset(map(sys.intern, keys))
+            self._keys[digest_id] = tuple(map(sys.intern, keys))
 
     def keys(self, digest_ids: Iterable[int]) -> set[str]:
         """Papers of loaded digests (`load` them first)."""
         out: set[str] = set()
         for digest_id in digest_ids:
-            out |= self._keys[digest_id]
+            out.update(self._keys[digest_id])
         return out
 
 
