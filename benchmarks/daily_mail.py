@@ -123,9 +123,9 @@ def naive_seconds_per_email(
         else:
             email_bytes(build_email(message, site.sender, date=date))
 
-    # The first email loads and compiles the Jinja templates and opens what the
-    # process opens once: a cost of the process, not of an email (on a sample
-    # of nine digests it added a third or more to the figure). Sent untimed.
+    # The first email loads and compiles the Jinja templates, about 20 ms: a
+    # cost of the process, not of an email (on a sample of nine digests it
+    # added a third or more to the figure). Sent untimed.
     if sample:
         one(sample[0])
     started, cpu_started = time.perf_counter(), time.process_time()
