@@ -3,6 +3,7 @@
     python benchmarks/daily_run.py [--subscribers 10000] [--papers 2000]
         [--history-days 30] [--database-url URL] [--profile] [--baseline-sample 200]
         [--mailer sendgrid|mime] [--mime template|per-message] [--processes N]
+        [--log-level INFO] [--log-file PATH]
 
 Generates the day (see `benchmarks/daily_data.py`) straight into a database (a
 fresh SQLite file by default; a PostgreSQL URL must name an empty database you
@@ -17,12 +18,15 @@ mailer against the fake SendGrid server on loopback (see
 own) over the same database at once and adds each one's wall time, CPU and
 peak RSS. The naive baseline (Jinja + MJML for every email, one API request
 per email through the `sendgrid` package as shipped, or MIME per email) runs on
-a sample of the same day's digests and is extrapolated to all of them.
+a sample of the same day's digests and is extrapolated to all of them. The
+send logs as `digest send` does (`--log-level`, INFO by default), into a file
+(`--log-file`); the report counts its lines.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import cProfile
 import io
 import os
@@ -40,7 +44,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.daily_data import NOW, add_day, generate  # noqa: E402
 from benchmarks.daily_mail import fake_sendgrid, naive_seconds_per_email, server_counts  # noqa: E402
-from benchmarks.daily_send import SITE, send_in_processes, send_once  # noqa: E402
+from benchmarks.daily_send import (  # noqa: E402
+    SITE,
+    log_as_digest_send,
+    send_in_processes,
+    send_once,
+)
 from benchmarks.stages import STAGES  # noqa: E402
 from digest.db.engine import open_engine, upgrade  # noqa: E402
 
@@ -98,6 +107,9 @@ def run(args) -> dict:
         for day in range(1, args.days):
             result["days"].append(_next_day(args, url, day))
     grown = result["days"][0]
+    if args.log_file:
+        with open(args.log_file, "rb") as log:
+            result["log_lines"] = sum(1 for _ in log)
     result.update(
         editions=grown["editions"],
         distinct=len(result["keys"]),
@@ -238,6 +250,11 @@ def report(args, generated: float, world_line: str, result: dict) -> str:
         f"{naive_cpu:.1f} s CPU: {naive_cpu / cpu:.1f}x our CPU time; naive in one process "
         f"(its CPU time as wall time) / our wall time: {naive_cpu / total:.1f}x",
     ]
+    if "log_lines" in result:
+        lines.append(
+            f"- log: {result['log_lines']:,} lines at {args.log_level} (the send's, as `digest "
+            f"send` writes them; INFO is its default)"
+        )
     for i, each in enumerate(result.get("processes", ()), 1):
         lines.append(
             f"- process {i}: {each['total']:.1f} s wall, {each['cpu']:.1f} s CPU, peak RSS "
@@ -322,6 +339,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="one send shared by this many forked processes (digest send --processes N)",
     )
     parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="the send's log level, as DIGEST_LOG_LEVEL (INFO, the default, as `digest send` "
+        "runs); the lines go to --log-file",
+    )
+    parser.add_argument(
+        "--log-file", help="where the send's log lines go (default: a file deleted afterwards)"
+    )
+    parser.add_argument(
         "--generate-only", action="store_true", help="fill --database-url, send nothing"
     )
     parser.add_argument(
@@ -353,6 +379,11 @@ def main() -> None:
     if args.generate_only:
         print(generate_world(args))
         return
+    if args.log_file is None:
+        handle, args.log_file = tempfile.mkstemp(prefix="daily-run-", suffix=".log")
+        os.close(handle)
+        atexit.register(Path(args.log_file).unlink, missing_ok=True)
+    log_as_digest_send(args.log_level, args.log_file)
     if args.no_generate:
         result = run(args)
         print(report(args, 0.0, "generated before", result))

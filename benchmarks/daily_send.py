@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import cProfile
 import hashlib
+import logging
 import multiprocessing
 import multiprocessing.util
 import os
@@ -21,6 +22,7 @@ from pathlib import Path
 from benchmarks.daily_mail import make_mailer
 from benchmarks.stages import StageTimer
 from digest import render
+from digest.cli.common import configure_logging
 from digest.db.engine import open_engine
 from digest.render import SiteInfo
 from digest.send import SendOptions, run_send
@@ -63,6 +65,21 @@ class Sampler:
 
     def uninstall(self) -> None:
         render.CompileCache.get = self._original
+
+
+_logs_set_to: list[tuple[str, str]] = []  # (level, path) this process logs at, once set
+
+
+def log_as_digest_send(level: str, path: str) -> None:
+    """This process's logging as `digest send` sets it up (`configure_logging`:
+    text lines, the level of DIGEST_LOG_LEVEL), its lines appended to `path`
+    instead of stderr; set once a process."""
+    if _logs_set_to == [(level, path)]:
+        return
+    configure_logging(level, "text")
+    # Open for the process's life, as stderr would be.
+    logging.getLogger().handlers[0].setStream(open(path, "a", encoding="utf-8"))  # noqa: SIM115
+    _logs_set_to[:] = [(level, path)]
 
 
 def send_once(args, url: str | None, profile: bool = False) -> dict:
@@ -156,6 +173,8 @@ class _Forked:
 
 
 def _child(args, url: str | None, results) -> None:
+    if args.log_file:  # a fresh interpreter: as the command line set the parent up
+        log_as_digest_send(args.log_level, args.log_file)
     results.put(send_once(args, url))
 
 
