@@ -314,7 +314,7 @@ def _claim(
             continue  # claimed meanwhile by another run
         if claim.status == "empty":
             batch.counts["empty"] += 1
-            log.info(
+            log.debug(
                 "edition %s for subscriber %s is empty: nothing sent",
                 planned.period,
                 planned.subscriber.id,

@@ -132,10 +132,24 @@ def test_a_process_held_up_leaves_the_rest_of_the_list_to_the_others(engine):
 
 def test_the_childrens_log_records_reach_the_parents_handlers(engine, tmp_path, caplog):
     populate(engine, 6)
-    with caplog.at_level(logging.INFO, logger="digest"):
+    with caplog.at_level(logging.DEBUG, logger="digest"):
         assert send(engine, tmp_path / "out", RUN_AT, processes=2, claim_size=2).counts["sent"] == 6
     sent = [r for r in caplog.records if r.getMessage().startswith("edition ")]
     assert len(sent) == 6 and all(r.name == "digest.delivery" for r in sent)
+
+
+def test_a_send_logs_a_line_a_delivery_batch_at_info_and_each_edition_only_at_debug(
+    engine, tmp_path, caplog
+):
+    populate(engine, 12)
+    with caplog.at_level(logging.INFO, logger="digest"):
+        assert send(engine, tmp_path / "out", RUN_AT, claim_size=5).counts["sent"] == 12
+    lines = [r.getMessage() for r in caplog.records if r.name == "digest.delivery"]
+    assert lines and not any(line.startswith("edition ") for line in lines)
+    batches = [line for line in lines if line.startswith("delivered ")]
+    assert len(batches) == len(lines)
+    assert sum(int(line.split()[1]) for line in batches) == 12
+    assert all(line.endswith(f"sent {line.split()[1]}") for line in batches)
 
 
 def test_a_refused_key_stops_every_process_and_releases_what_was_not_sent(engine):

@@ -147,7 +147,7 @@ def test_a_day_without_papers_mails_nobody_and_says_so(database_url, engine, tmp
     now = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)  # a Sunday: arXiv publishes nothing
     add_active(engine, "ada@example.org", joined=now - timedelta(days=3), timezone="UTC", hour=7)
     ctx = job_context(database_url, tmp_path / "outbox")
-    with caplog.at_level("INFO"):
+    with caplog.at_level("DEBUG"):
         report = run_send_tick(ctx, now)
     assert report.counts["empty"] == 1 and not report.counts["sent"]
     assert not (tmp_path / "outbox").exists() or not list((tmp_path / "outbox").glob("*.eml"))
