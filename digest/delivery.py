@@ -261,23 +261,38 @@ def outcome_rows(
     return rows
 
 
+# A problem's line, by outcome status (any other status: unknown).
+_PROBLEM_LINES = {
+    "failed": "edition %s for %s failed: %s",
+    "released": "edition %s for %s not sent, released: %s",
+}
+_UNKNOWN_LINE = "edition %s for %s in unknown state: %s"
+NAMED_IDS = 10  # subscriber ids a problem's line names
+
+
 def _log_outcomes(batch: Sequence[Planned], outcomes: Sequence[Outcome]) -> None:
+    """Each edition sent at DEBUG; the problems at WARNING, one line for the
+    editions of a period that met the same fate for the same reason (a call
+    refused whole is one line, not one per recipient)."""
+    problems: dict[tuple[str, str, str | None], list[int]] = {}
     for planned, outcome in zip(batch, outcomes, strict=True):
-        _log_outcome(planned, outcome)
+        sid = planned.subscriber.id
+        if outcome.status == "sent":
+            log.debug("edition %s sent to subscriber %s", planned.period, sid)
+        else:
+            problems.setdefault((planned.period, outcome.status, outcome.error), []).append(sid)
+    for (period, status, error), ids in problems.items():
+        line = _PROBLEM_LINES.get(status, _UNKNOWN_LINE)
+        log.warning(line, period, _subscribers(ids), error)
 
 
-def _log_outcome(planned: Planned, outcome: Outcome) -> None:
-    period, sid = planned.period, planned.subscriber.id
-    if outcome.status == "sent":
-        log.debug("edition %s sent to subscriber %s", period, sid)
-    elif outcome.status == "failed":
-        log.warning("edition %s for subscriber %s failed: %s", period, sid, outcome.error)
-    elif outcome.status == "released":
-        log.warning(
-            "edition %s for subscriber %s not sent, released: %s", period, sid, outcome.error
-        )
-    else:
-        log.warning("edition %s for subscriber %s in unknown state: %s", period, sid, outcome.error)
+def _subscribers(ids: list[int]) -> str:
+    """ "subscriber 7", or "3 subscribers (7, 9, 12)", naming at most `NAMED_IDS`."""
+    if len(ids) == 1:
+        return f"subscriber {ids[0]}"
+    named = ", ".join(map(str, ids[:NAMED_IDS]))
+    more = f" and {len(ids) - NAMED_IDS} more" if len(ids) > NAMED_IDS else ""
+    return f"{len(ids)} subscribers ({named}{more})"
 
 
 class Deliveries:

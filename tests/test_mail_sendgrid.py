@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import socket
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -470,3 +471,18 @@ def test_a_stopped_send_releases_what_it_holds_instead_of_sending_it(engine, fak
     again = run(engine, mailer_for(fake), now=RUN_AT + timedelta(minutes=5))
     assert again.counts["sent"] == 5
     assert len(assert_each_recipient_once_and_personal(fake)) == 5
+
+
+def test_a_call_refused_whole_is_one_warning_naming_its_readers(engine, fake, caplog):
+    populate(engine, [(12, vision()), (1, vision(max_papers=2))])
+    fake.faults = lambda number: "503"
+    with caplog.at_level("WARNING", logger="digest.delivery"):
+        report = run(engine, mailer_for(fake))
+    assert report.counts["released"] == 13
+    warnings = [r.getMessage() for r in caplog.records if r.name == "digest.delivery"]
+    # One line per provider call (one per digest), the whole call's readers in it.
+    assert len(warnings) == 2, warnings
+    group, single = sorted(warnings, key=len, reverse=True)
+    named = r"\(" + ", ".join([r"\d+"] * 10) + r" and 2 more\)"
+    assert re.search(rf"for 12 subscribers {named} not sent, released: .*503", group)
+    assert re.search(r"for subscriber \d+ not sent, released: .*503", single)
