@@ -146,7 +146,9 @@ def test_from_subscribe_to_unsubscribe_in_a_browser(site, browser):
     driver.find_element(By.ID, "banner-email").send_keys("reader@example.org")
     driver.find_element(By.CSS_SELECTOR, ".banner button[type=submit]").click()
 
-    # The sign-up form, pre-filled: pick topics and submit.
+    # The sign-up form, pre-filled (once it has loaded: see wait_for_text): pick
+    # topics and submit.
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "email"))
     assert driver.find_element(By.ID, "email").get_attribute("value") == "reader@example.org"
     check_page(driver, "subscribe")
     for slug in ("computer-vision", "large-language-models"):
