@@ -133,7 +133,7 @@ def deliver_batch(
     counts = +counts  # drop zero counts
     # One line a batch at INFO (each edition's is DEBUG, a problem's WARNING):
     # a day's send to 100,000 readers logged one line each, which cost it a
-    # sixth of its time and buried the rest of the log.
+    # seventh of its time and buried the rest of the log.
     log.info(
         "delivered %d editions in %d provider calls: %s",
         len(batch),
@@ -287,7 +287,8 @@ def _log_outcomes(batch: Sequence[Planned], outcomes: Sequence[Outcome]) -> None
 
 
 def _subscribers(ids: list[int]) -> str:
-    """ "subscriber 7", or "3 subscribers (7, 9, 12)", naming at most `NAMED_IDS`."""
+    """Whom a problem's line names: "subscriber 7", or "3 subscribers (7, 9,
+    12)", at most `NAMED_IDS` ids."""
     if len(ids) == 1:
         return f"subscriber {ids[0]}"
     named = ", ".join(map(str, ids[:NAMED_IDS]))
