@@ -34,9 +34,8 @@ _PERIOD_NUMBER = "CAST(replace(replace(period, '-W', ''), '-', '') AS INTEGER)"
 _NEW_KEY = "uq_editions_subscriber_period_number"
 _OLD_KEY = "uq_editions_subscriber_period"
 
-# The table as revision 0011 left it on SQLite, without the NOT NULL of
-# paper_count and the UNIQUE constraint (which downgrading puts back:
-# `not_null`, `unique`).
+# The table as revision 0011 left it on SQLite, but for the NOT NULL of
+# paper_count and the UNIQUE constraint ({extra}: what a direction adds).
 _SQLITE_TABLE = """CREATE TABLE editions_0012 (
     id INTEGER NOT NULL,
     subscriber_id INTEGER NOT NULL,
