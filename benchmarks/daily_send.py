@@ -67,19 +67,14 @@ class Sampler:
         render.CompileCache.get = self._original
 
 
-_logs_set_to: list[tuple[str, str]] = []  # (level, path) this process logs at, once set
-
-
 def log_as_digest_send(level: str, path: str) -> None:
     """This process's logging as `digest send` sets it up (`configure_logging`:
     text lines, the level of DIGEST_LOG_LEVEL), its lines appended to `path`
-    instead of stderr; set once a process."""
-    if _logs_set_to == [(level, path)]:
-        return
+    instead of stderr. Called once a process (the command line's, and each
+    spawned `--processes` child's)."""
     configure_logging(level, "text")
     # Open for the process's life, as stderr would be.
     logging.getLogger().handlers[0].setStream(open(path, "a", encoding="utf-8"))  # noqa: SIM115
-    _logs_set_to[:] = [(level, path)]
 
 
 def send_once(args, url: str | None, profile: bool = False) -> dict:
