@@ -72,11 +72,14 @@ def deliver_batch(
     now: datetime,
     run_id: int,
     ceiling: SendCeiling | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Counter:
     """Render and send editions claimed by run `run_id`; record each outcome.
     Returns a Counter of final states (sent, failed, unknown, released), plus
     "skipped" (the subscriber left before hand-over) and "lost" (another run
-    recovered the claim: this run was presumed dead)."""
+    recovered the claim: this run was presumed dead). `stop` is asked before
+    each provider call: once it says so, the call sent last is recorded and
+    the editions not yet handed over stay `pending`, for the caller to release."""
     ids = [p.edition_id for p in batch]
     try:
         messages = render_batch(batch, cache, secret)
@@ -87,11 +90,14 @@ def deliver_batch(
         return Counter(released=len(batch))
     by_edition = {p.edition_id: p for p in batch}
     counts: Counter = Counter()
-    calls = 0
+    calls = left = 0
     done: _Done | None = None  # the call sent last, recorded with the next hand-over
     fence = CallFence(engine) if engine.dialect.name == "postgresql" else None
     try:
         for call in mailer.calls(messages):
+            if left or (stop is not None and stop()):
+                left += len(call)
+                continue
             if ceiling is not None:
                 ceiling.acquire(len(call))
             ids = [m.edition_id for m in call]
@@ -136,10 +142,12 @@ def deliver_batch(
     # seventh of its time and buried the rest of the log.
     log.info(
         "delivered %d editions in %d provider calls: %s",
-        len(batch),
+        len(batch) - left,
         calls,
         ", ".join(f"{state} {n}" for state, n in sorted(counts.items())) or "none sent",
     )
+    if left:
+        log.info("stopping: %d editions of the batch not handed to the mailer", left)
     return counts
 
 
@@ -300,7 +308,13 @@ class Deliveries:
     """One run's claimed editions gathered into delivery batches
     (`digest.batches`: whole digest groups for a mailer that sends one request
     per digest) and delivered with `deliver_batch` as each batch fills.
-    `now` gives the moment recorded as sent, asked per batch."""
+    `now` gives the moment recorded as sent, asked per batch.
+
+    `stop` (the run's stop flag) matters to a grouping mailer only, which may
+    hold a whole list's claims and send them for minutes: once it says so,
+    no further provider call is made (the one in flight is recorded) and
+    what is held stays `pending` for `release_held`. Other mailers hold one
+    batch, which is delivered."""
 
     def __init__(
         self,
@@ -313,10 +327,16 @@ class Deliveries:
         run_id: int | None,  # None: a dry run, which delivers nothing
         ceiling: SendCeiling,
         size: int,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self.engine, self.mailer, self.cache, self.secret = engine, mailer, cache, secret
         self.now, self.run_id, self.ceiling = now, run_id, ceiling
         self.batches = Batches(size, group_size=getattr(mailer, "group_size", 0))
+        self._stop = stop if self.batches.group_size else None
+
+    def stopping(self) -> bool:
+        """Whether what is held is to be released rather than sent (see above)."""
+        return self._stop is not None and self._stop()
 
     def deliver(self, batch: Sequence[Planned]) -> Counter:
         """Deliver `batch` at once (see `deliver_batch`)."""
@@ -329,14 +349,12 @@ class Deliveries:
             now=self.now(),
             run_id=self.run_id,
             ceiling=self.ceiling,
+            stop=self._stop,
         )
 
     def add(self, planned: Planned) -> Counter:
         """Take a claimed edition; deliver the batches it completes."""
-        counts: Counter = Counter()
-        for batch in self.batches.add(planned):
-            counts += self.deliver(batch)
-        return counts
+        return self._deliver_all(self.batches.add(planned))
 
     def release_held(self) -> int:
         """Release every claim still waiting (pending, never handed to the
@@ -351,8 +369,13 @@ class Deliveries:
         return released
 
     def finish(self) -> Counter:
-        """Deliver everything still waiting."""
+        """Deliver everything still waiting (unless stopping: see above)."""
+        return self._deliver_all(self.batches.rest())
+
+    def _deliver_all(self, batches: list[list[Planned]]) -> Counter:
         counts: Counter = Counter()
-        for batch in self.batches.rest():
+        for batch in batches:
+            if self.stopping():
+                break  # the rest stay pending: `release_held` releases them
             counts += self.deliver(batch)
         return counts

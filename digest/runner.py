@@ -7,20 +7,20 @@ lock taken and waits as a standby, asking again every `standby_poll`; when
 the holder dies it takes over. The holder writes who it is (host, pid, since)
 to `meta` for `digest status`.
 
-Shutdown: the first SIGTERM/SIGINT stops scheduling, lets a running job finish
-its bookkeeping (the send tick stops claiming between subscribers; what it
-claimed is delivered and recorded) and exits 0. A second signal exits at once
-(128 + signal number); every write is transactional, and a delivery cut short
-is reconciled by the next send (DESIGN.md, "Runs and recovery").
+Shutdown (`digest.shutdown.Signals`): the first SIGTERM/SIGINT stops
+scheduling, lets a running job finish its bookkeeping (the send tick stops
+claiming between subscribers and, with SendGrid, making provider calls after
+the one in flight; what it sent is recorded, what it holds unsent released)
+and exits 0. A second signal exits at once (128 + signal number); every write
+is transactional, and a delivery cut short is reconciled by the next send
+(DESIGN.md, "Runs and recovery").
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
-import time
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from digest import jobs
 from digest.locks import SCHEDULER_LOCK, HeldLock, try_lock
 from digest.schedule import build_scheduler, job_specs, sync_jobs
+from digest.shutdown import Signals
 from digest.store.scheduler import Holder, clear_holder, next_runs, read_holder, record_holder
 from digest.triggers import parse_duration
 from digest.wiring import Runtime
@@ -35,30 +36,6 @@ from digest.wiring import Runtime
 log = logging.getLogger("digest.run")
 
 LOCK_NAME = SCHEDULER_LOCK
-_NAP = 0.2  # how often the main thread looks at the signal flag
-
-
-class Signals:
-    """Counts SIGTERM/SIGINT; the second one ends the process at once."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-
-    def install(self) -> None:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._handle)
-
-    def _handle(self, signum: int, _frame) -> None:
-        if self.received is not None:
-            os._exit(128 + signum)
-        self.received = signum
-
-    def sleep(self, seconds: float) -> bool:
-        """Sleep up to `seconds`; True as soon as a signal has come."""
-        deadline = time.monotonic() + seconds
-        while self.received is None and time.monotonic() < deadline:
-            time.sleep(min(_NAP, max(0.0, deadline - time.monotonic())))
-        return self.received is not None
 
 
 def run_scheduler(runtime: Runtime, signals: Signals | None = None) -> int:
@@ -123,9 +100,10 @@ def _schedule(runtime: Runtime, lock: HeldLock, signals: Signals, poll: float) -
                 log.error("lost the scheduler lock (database session ended); stopping")
                 status = 1
                 break
-        if signals.received is not None:
-            name = signal.Signals(signals.received).name
-            log.info("%s: finishing the running job, then exiting (again: exit at once)", name)
+        if signals.stopping():
+            log.info(
+                "%s: finishing the running job, then exiting (again: exit at once)", signals.name()
+            )
     finally:
         context.stopping.set()
         if scheduler.running:

@@ -195,6 +195,7 @@ def deliveries_for(engine, run: Run | None, mailer, options, site, secret) -> De
         run_id=run.id if run is not None else None,
         ceiling=SendCeiling(engine, options.send_rate, options.rate_clock, options.sleep),
         size=options.batch_size,
+        stop=options.stop,
     )
 
 
@@ -223,7 +224,8 @@ def claim_and_deliver(
     then deliver everything still held. `advanced(n)` is told of every batch
     of n subscribers looked at. Stops claiming when `claim_options.stop` says
     so: what is claimed is still delivered, except with a grouping mailer,
-    whose held claims are released instead (counted as "released").
+    whose held claims are released instead (counted as "released"), also
+    when the stop comes while they go out (after the provider call in flight).
 
     With `plan_apart` each batch is planned in a transaction that only reads
     and claimed in the next (`claim_planned` with `recheck`): SQLite has one
@@ -250,13 +252,15 @@ def claim_and_deliver(
                 break
         if stopped:
             break
-    if stopped and deliveries.batches.group_size:
+    if not deliveries.stopping():
+        report.counts += deliveries.finish()
+    if deliveries.stopping():
         # A grouping mailer may hold up to HOLD_LIMIT claims: delivering them
         # could outlast a service manager's stop timeout (then a kill leaves
-        # a call `unknown`). Released, they are the next run's to send.
+        # a call `unknown`). Released, they are the next run's to send; the
+        # stop is asked before each provider call, so one that comes while
+        # the groups go out ends the send after the call in flight.
         report.counts["released"] += deliveries.release_held()
-        return
-    report.counts += deliveries.finish()
 
 
 def _claim_next(engine, planner, cache, claim_options, after, upto, plan_apart: bool):

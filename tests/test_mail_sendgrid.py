@@ -8,6 +8,7 @@ import json
 import random
 import re
 import socket
+import threading
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
@@ -471,6 +472,24 @@ def test_a_stopped_send_releases_what_it_holds_instead_of_sending_it(engine, fak
     again = run(engine, mailer_for(fake), now=RUN_AT + timedelta(minutes=5))
     assert again.counts["sent"] == 5
     assert len(assert_each_recipient_once_and_personal(fake)) == 5
+
+
+def test_a_stop_while_the_groups_go_out_ends_the_send_after_the_call_in_flight(engine, fake):
+    """Claiming done, the held groups going out one request each: a stop that
+    comes while the first request is in flight lets that request be recorded
+    (sent), makes no further request, and releases the rest for the next run."""
+    populate(engine, [(3, vision()), (2, vision(max_papers=2)), (1, vision(max_papers=1))])
+    stop = threading.Event()
+    fake.faults = lambda number: stop.set()  # SIGTERM while request 1 is on its way
+    options = SendOptions(now=RUN_AT, force_hour=True, stop=stop.is_set)
+    report = run_send(engine, mailer_for(fake), options, site=SITE, secret=SECRET)
+    first = len(fake.accepted[0].recipients)
+    assert fake.counts()["received"] == 1
+    assert report.counts == {"sent": first, "released": 6 - first}
+    assert states(engine) == Counter({"sent": first})  # nothing sending, pending or unknown
+    again = run(engine, mailer_for(fake), now=RUN_AT + timedelta(minutes=5))
+    assert again.counts == {"sent": 6 - first}
+    assert len(assert_each_recipient_once_and_personal(fake)) == 6
 
 
 def test_a_call_refused_whole_is_one_warning_naming_its_readers(engine, fake, caplog):

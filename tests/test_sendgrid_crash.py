@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -53,13 +54,14 @@ def prepare(database_url: str, fake: FakeSendGrid) -> dict[str, str]:
     }
 
 
-def digest_process(env: dict[str, str], *args: str) -> subprocess.Popen:
+def digest_process(env: dict[str, str], *args: str, **popen) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "digest", *args],
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        **popen,
     )
 
 
@@ -147,3 +149,43 @@ def test_a_dropped_connection_in_a_real_send_is_unknown_listed_and_never_doubled
         rerun = run_digest(["send", "--now"], env)
         assert rerun.exit_code == 0 and fake.received == 4
         assert max(received(fake).values()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("processes", [1, 2])
+def test_sigterm_while_a_request_is_in_flight_records_it_and_releases_the_rest(
+    database_url, processes
+):
+    """A service manager stops `digest send` (SIGTERM to its whole process
+    group) while the fake holds request 1: that request is answered and
+    recorded as sent, no request starts after the stop (one process: none at
+    all), nothing is left `unknown` or `sending`, and the command exits 143
+    saying so; the next `digest send` sends the rest, everyone exactly once."""
+    with FakeSendGrid() as fake:
+        env = prepare(database_url, fake)
+        hold = fake.hold(1)
+        sender = digest_process(
+            env, "send", "--now", "--processes", str(processes), start_new_session=True
+        )
+        try:
+            arrived = hold.arrived.wait(60)
+            os.killpg(sender.pid, signal.SIGTERM)
+            # Past the parent's poll (POLL_SECONDS), which passes a stop to its children.
+            time.sleep(1.5)
+            started = fake.received
+        finally:
+            hold.release.set()
+            out, err = sender.communicate(timeout=60)
+        assert arrived, err
+        assert sender.returncode == 128 + signal.SIGTERM, err
+        assert "Stopped by SIGTERM" in err and "released" in err
+        assert fake.received == started and (processes > 1 or started == 1)
+        got = received(fake)
+        assert set(hold.recipients) <= set(got) and max(got.values()) == 1
+        assert {s for _, _, s in edition_rows(database_url).values()} == {"sent"}
+
+        rerun = run_digest(["send", "--now"], env)
+        assert rerun.exit_code == 0, rerun.stderr
+        assert f"Send: {READERS - len(got)} sent." in rerun.stdout
+        everyone = {f"g{g}-{i}@example.org" for g, (n, _) in enumerate(GROUPS) for i in range(n)}
+        assert received(fake) == Counter({a: 1 for a in everyone})

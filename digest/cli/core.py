@@ -146,9 +146,13 @@ def send(
     Example: digest send --now --only ada@example.org --dry-run
     """
     from digest.cli.send_run import describe_planned, send_and_record
+    from digest.shutdown import Signals
 
     rt = runtime()
     only_email = _only(rt, only) if only else None
+    # SIGTERM/SIGINT: stop between subscribers and provider calls, the call in
+    # flight recorded, what is held released; a second signal exits at once.
+    signals = Signals().install()
     report, record = send_and_record(
         rt,
         now=utcnow(),
@@ -159,6 +163,7 @@ def send(
         resend_unknown=resend_unknown,
         progress=not as_json and sys.stderr.isatty(),
         processes=processes,
+        stop=signals.stopping,
     )
     failed = bool(report.counts["failed"] or report.counts["unknown"] or report.counts["released"])
     if as_json:
@@ -169,6 +174,7 @@ def send(
                 "recovered": dict(report.recovered),
                 "editions": [describe_planned(p, rt.settings.send_empty) for p in report.planned],
                 "problems": record["problems"] if record else [],
+                "stopped_by": signals.name() or None,
             }
         )
     else:
@@ -187,6 +193,14 @@ def send(
         console.print(f"{label}: {report.line()}.", markup=False)
         for problem in (record or {}).get("problems", []):
             err_console.print(f"  {problem}", markup=False)
+    if signals.stopping():
+        err_console.print(
+            f"Stopped by {signals.name()}: every provider call made is recorded; "
+            f"{report.counts['released']} claimed editions were released, and they and the "
+            "subscribers not reached are the next run's to send.",
+            markup=False,
+        )
+        raise typer.Exit(128 + signals.received)
     if failed:
         raise typer.Exit(1)
 

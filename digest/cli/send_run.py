@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -40,8 +41,10 @@ def send_and_record(
     progress: bool,
     resend_unknown: bool = False,
     processes: int | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[SendReport, dict[str, Any]]:
-    """Run `send`; unless it is a dry run, keep its outcome as the last send run's."""
+    """Run `send`; unless it is a dry run, keep its outcome as the last send
+    run's. `stop` is the send's stop flag (`SendOptions.stop`)."""
     options = SendOptions(
         now=now,
         on_date=on_date,
@@ -54,6 +57,7 @@ def send_and_record(
         send_rate=rt.settings.send_rate,
         claim_size=rt.settings.queue.batch_size,
         processes=processes or rt.settings.send_processes,
+        stop=stop,
     )
     problems = _Problems()
     logger = logging.getLogger("digest")
