@@ -95,11 +95,11 @@ def deliver_batch(
     fence = CallFence(engine) if engine.dialect.name == "postgresql" else None
     try:
         for call in mailer.calls(messages):
-            if left or (stop is not None and stop()):
+            if not left and ceiling is not None and not _asked(stop):
+                ceiling.acquire(len(call))  # a wait the stop cuts short (deliveries_for)
+            if left or _asked(stop):
                 left += len(call)
                 continue
-            if ceiling is not None:
-                ceiling.acquire(len(call))
             ids = [m.edition_id for m in call]
             moved, gone = _record_and_hand_over(engine, fence, done, ids, now=now, run_id=run_id)
             done = None
@@ -149,6 +149,10 @@ def deliver_batch(
     if left:
         log.info("stopping: %d editions of the batch not handed to the mailer", left)
     return counts
+
+
+def _asked(stop: Callable[[], bool] | None) -> bool:
+    return stop is not None and stop()
 
 
 class _Done(NamedTuple):

@@ -40,10 +40,12 @@ from digest.db.engine import reading
 from digest.delivery import Deliveries
 from digest.editions import Planned, Planner
 from digest.mail.base import AuthError, Mailer
+from digest.mail.retry import Backoff
 from digest.render import CompileCache, SiteInfo
 from digest.resend import unknown_editions
 from digest.runs import Run, finish_run, recover_dead_runs, start_run
 from digest.send_rate import SendCeiling
+from digest.shutdown import interruptible
 from digest.store.subscribers import count_active
 
 log = logging.getLogger(__name__)
@@ -182,8 +184,16 @@ def deliveries_for(engine, run: Run | None, mailer, options, site, secret) -> De
     (SendGrid) delivers a digest's editions together, so a digest is compiled
     when its group goes out and seldom needed again (its HTML also comes
     JSON-escaped, for the request); others deliver in claim order, where the
-    same digests recur all along."""
+    same digests recur all along.
+
+    The run's stop (`options.stop`) ends the mailer's retries of a call that
+    failed (it is released), and with a grouping mailer, which then makes no
+    further call, it also cuts short the rate ceiling's wait before one."""
     grouped = getattr(mailer, "group_size", 0)
+    backoff = getattr(mailer, "backoff", None)
+    if isinstance(backoff, Backoff):
+        backoff.stop = options.stop
+    wait = interruptible(options.sleep, options.stop if grouped else None)
     return Deliveries(
         engine,
         mailer,
@@ -193,7 +203,7 @@ def deliveries_for(engine, run: Run | None, mailer, options, site, secret) -> De
         secret=secret,
         now=lambda: options.now,
         run_id=run.id if run is not None else None,
-        ceiling=SendCeiling(engine, options.send_rate, options.rate_clock, options.sleep),
+        ceiling=SendCeiling(engine, options.send_rate, options.rate_clock, wait),
         size=options.batch_size,
         stop=options.stop,
     )

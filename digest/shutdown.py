@@ -18,8 +18,9 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 
-_NAP = 0.2  # how often `sleep` looks at the flag
+_NAP = 0.2  # how often a sleep looks at the flag
 
 
 class Signals:
@@ -52,3 +53,22 @@ class Signals:
         while self.received is None and time.monotonic() < deadline:
             time.sleep(min(_NAP, max(0.0, deadline - time.monotonic())))
         return self.received is not None
+
+
+def interruptible(
+    sleep: Callable[[float], None], stop: Callable[[], bool] | None
+) -> Callable[[float], None]:
+    """`sleep`, in naps of at most `_NAP` seconds that end early once `stop`
+    says so (the rate ceiling's wait before a provider call, a mailer's
+    backoff between tries: up to a minute each). The naps add up to the
+    seconds asked, whatever clock `sleep` keeps. `sleep` itself without a stop."""
+    if stop is None:
+        return sleep
+
+    def nap(seconds: float) -> None:
+        while seconds > 0 and not stop():
+            step = min(seconds, _NAP)
+            sleep(step)
+            seconds -= step
+
+    return nap

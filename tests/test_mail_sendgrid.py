@@ -492,6 +492,56 @@ def test_a_stop_while_the_groups_go_out_ends_the_send_after_the_call_in_flight(e
     assert len(assert_each_recipient_once_and_personal(fake)) == 6
 
 
+def test_a_stop_cuts_short_the_rate_ceilings_wait_and_makes_no_further_call(engine, fake):
+    """At one recipient a second, the second request must wait for the first's
+    readers; a stop that comes during that wait ends it (one nap, not the
+    whole wait) and the call is never made: its readers are released."""
+    populate(engine, [(3, vision()), (2, vision(max_papers=2))])
+    stop, naps = threading.Event(), []
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        stop.set()  # SIGTERM while waiting
+
+    options = SendOptions(
+        now=RUN_AT,
+        force_hour=True,
+        send_rate=1,
+        rate_clock=lambda: 1000.0,
+        sleep=sleep,
+        stop=stop.is_set,
+    )
+    report = run_send(engine, mailer_for(fake), options, site=SITE, secret=SECRET)
+    first = len(fake.accepted[0].recipients)
+    assert naps == [0.2]  # of the first's `first` seconds
+    assert fake.counts()["received"] == 1
+    assert report.counts == {"sent": first, "released": 5 - first}
+    assert states(engine) == Counter({"sent": first})
+
+
+def test_a_stop_during_the_backoff_releases_the_call_instead_of_trying_again(engine, fake):
+    """SendGrid answers 503; during the pause before the next try the run is
+    asked to stop: no second try, the call is released (a 503 delivered
+    nothing), nothing is left `sending` or `unknown`."""
+    populate(engine, [(3, vision())])
+    fake.fail(1, "503")
+    stop, pauses = threading.Event(), []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        stop.set()
+
+    mailer = SendGridMailer(
+        API_KEY, SENDER, host=fake.url, backoff=Backoff(sleep=sleep, random=lambda: 0.9)
+    )
+    options = SendOptions(now=RUN_AT, force_hour=True, stop=stop.is_set)
+    report = run_send(engine, mailer, options, site=SITE, secret=SECRET)
+    assert len(pauses) == 1 and fake.counts()["received"] == 1
+    assert report.counts == {"released": 3} and states(engine) == Counter()
+    again = run(engine, mailer_for(fake), now=RUN_AT + timedelta(minutes=5))
+    assert again.counts == {"sent": 3}
+
+
 def test_a_call_refused_whole_is_one_warning_naming_its_readers(engine, fake, caplog):
     populate(engine, [(12, vision()), (1, vision(max_papers=2))])
     fake.faults = lambda number: "503"

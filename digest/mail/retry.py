@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from digest.shutdown import interruptible
+
 
 @dataclass
 class Backoff:
@@ -26,6 +28,11 @@ class Backoff:
     sleep: Callable[[float], None] = time.sleep
     random: Callable[[], float] = random.random
     clock: Callable[[], float] = time.time
+    # The run's stop flag (set by `digest.send.deliveries_for`): asked before
+    # and during each pause, and a stop ends the retries (what failed
+    # delivered nothing, so it is released rather than left in a pause a
+    # service manager's stop timeout may cut short).
+    stop: Callable[[], bool] | None = None
     _down: bool = field(default=False, init=False)
 
     @property
@@ -36,7 +43,10 @@ class Backoff:
     def wait(self, attempt: int, hint: float | None = None) -> bool:
         """After failed try number `attempt` (from 1): pause and return True if
         another try is allowed, else return False (and note the provider as
-        down). `hint` is the pause the provider asked for, in seconds."""
+        down). `hint` is the pause the provider asked for, in seconds. False
+        at once, or after a pause cut short, once `stop` says so."""
+        if self._stopped():
+            return False
         if attempt >= self.tries or (hint is not None and hint > self.cap):
             self._down = True
             return False
@@ -46,8 +56,11 @@ class Backoff:
             pause = max(hint, 0.0) + self.random() * min(self.base, 1.0)
         else:
             pause = self.random() * min(self.cap, self.base * 2 ** (attempt - 1))
-        self.sleep(pause)
-        return True
+        interruptible(self.sleep, self.stop)(pause)
+        return not self._stopped()
+
+    def _stopped(self) -> bool:
+        return self.stop is not None and self.stop()
 
     def succeeded(self) -> None:
         self._down = False
