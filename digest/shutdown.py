@@ -49,10 +49,8 @@ class Signals:
 
     def sleep(self, seconds: float) -> bool:
         """Sleep up to `seconds`; True as soon as a signal has come."""
-        deadline = time.monotonic() + seconds
-        while self.received is None and time.monotonic() < deadline:
-            time.sleep(min(_NAP, max(0.0, deadline - time.monotonic())))
-        return self.received is not None
+        interruptible(time.sleep, self.stopping)(seconds)
+        return self.stopping()
 
 
 def interruptible(
