@@ -34,8 +34,9 @@ _PERIOD_NUMBER = "CAST(replace(replace(period, '-W', ''), '-', '') AS INTEGER)"
 _NEW_KEY = "uq_editions_subscriber_period_number"
 _OLD_KEY = "uq_editions_subscriber_period"
 
-# The table as revision 0011 left it on SQLite, but for the NOT NULL of
-# paper_count and the UNIQUE constraint ({extra}: what a direction adds).
+# The table as revision 0011 left it on SQLite, without the NOT NULL of
+# paper_count and the UNIQUE constraint (which downgrading puts back:
+# `not_null`, `unique`).
 _SQLITE_TABLE = """CREATE TABLE editions_0012 (
     id INTEGER NOT NULL,
     subscriber_id INTEGER NOT NULL,
