@@ -34,6 +34,7 @@ from digest.editions import Planned
 from digest.mail.base import AuthError, Mailer, MailError, Outcome
 from digest.render import CompileCache, SiteInfo, personalize
 from digest.send_rate import SendCeiling
+from digest.shutdown import asked
 from digest.store import editions as edition_store
 from digest.store.call_fence import CallFence
 from digest.store.editions import FAILED_ERROR_CHARS
@@ -95,9 +96,9 @@ def deliver_batch(
     fence = CallFence(engine) if engine.dialect.name == "postgresql" else None
     try:
         for call in mailer.calls(messages):
-            if not left and ceiling is not None and not _asked(stop):
+            if not left and ceiling is not None and not asked(stop):
                 ceiling.acquire(len(call))  # a wait the stop cuts short (deliveries_for)
-            if left or _asked(stop):
+            if left or asked(stop):
                 left += len(call)
                 continue
             ids = [m.edition_id for m in call]
@@ -149,10 +150,6 @@ def deliver_batch(
     if left:
         log.info("stopping: %d editions of the batch not handed to the mailer", left)
     return counts
-
-
-def _asked(stop: Callable[[], bool] | None) -> bool:
-    return stop is not None and stop()
 
 
 class _Done(NamedTuple):
@@ -340,7 +337,7 @@ class Deliveries:
 
     def stopping(self) -> bool:
         """Whether what is held is to be released rather than sent (see above)."""
-        return self._stop is not None and self._stop()
+        return asked(self._stop)
 
     def deliver(self, batch: Sequence[Planned]) -> Counter:
         """Deliver `batch` at once (see `deliver_batch`)."""

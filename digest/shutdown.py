@@ -53,6 +53,11 @@ class Signals:
         return self.stopping()
 
 
+def asked(stop: Callable[[], bool] | None) -> bool:
+    """Whether an optional stop flag (None: there is none) says stop."""
+    return stop is not None and stop()
+
+
 def interruptible(
     sleep: Callable[[float], None], stop: Callable[[], bool] | None
 ) -> Callable[[float], None]:

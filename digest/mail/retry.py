@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from digest.shutdown import interruptible
+from digest.shutdown import asked, interruptible
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Backoff:
         another try is allowed, else return False (and note the provider as
         down). `hint` is the pause the provider asked for, in seconds. False
         at once, or after a pause cut short, once `stop` says so."""
-        if self._stopped():
+        if asked(self.stop):
             return False
         if attempt >= self.tries or (hint is not None and hint > self.cap):
             self._down = True
@@ -57,10 +57,7 @@ class Backoff:
         else:
             pause = self.random() * min(self.cap, self.base * 2 ** (attempt - 1))
         interruptible(self.sleep, self.stop)(pause)
-        return not self._stopped()
-
-    def _stopped(self) -> bool:
-        return self.stop is not None and self.stop()
+        return not asked(self.stop)
 
     def succeeded(self) -> None:
         self._down = False
